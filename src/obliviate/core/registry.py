@@ -179,10 +179,15 @@ def _did_you_mean(word: str, choices) -> str:
 
 def _load_tracks() -> None:
     # Methods register themselves when their track's package is imported. The LM track
-    # needs transformers; without it its methods are simply not listed.
+    # needs transformers, the diffusion track diffusers; without them their methods are
+    # simply not listed.
     import obliviate.classify.methods  # noqa: F401
 
     try:
         import obliviate.lm.methods  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        import obliviate.diffusion.methods  # noqa: F401
     except ImportError:
         pass

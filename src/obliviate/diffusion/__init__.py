@@ -1,0 +1,1 @@
+"""Diffusion track: concept and class erasure in text-conditioned diffusion models."""

@@ -1,0 +1,157 @@
+"""What every diffusion method gets (:class:`EraseData`) and the one fine-tuning loop
+they share (:class:`EraseMethod`): a method says which parameters it trains and what
+its loss is; seeding, the optimiser, progress and divergence checks live here."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from obliviate.diffusion.models import Diffusion, is_cross_attention
+
+PARAMETER_SETS = ("x", "u", "all", "kv")
+PARAMETER_SET_TEXT = {"x": "cross-attention only", "u": "everything except cross-attention", "all": "every weight",
+                      "kv": "cross-attention keys and values"}
+
+
+@dataclass
+class Images:
+    """Latents (images, for pixel-space models) with the prompt of each."""
+
+    latents: torch.Tensor
+    prompts: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.latents) != len(self.prompts):
+            raise ValueError(f"{len(self.latents)} images but {len(self.prompts)} prompts")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        idx = torch.randint(0, len(self), (size,), generator=generator)
+        return self.latents[idx], [self.prompts[i] for i in idx.tolist()], idx
+
+
+@dataclass
+class EraseData:
+    """Everything a diffusion method may use to erase one concept.
+
+    ``concept`` is the concept's own prompt ("3", "Van Gogh") and ``guide`` what it
+    should turn into (ESD, UCE; the empty prompt by default). ``forget`` holds images
+    showing the concept with their prompts, and ``substitutes`` for each the prompt of
+    a different concept in the same context (SalUn's target). ``anchor`` holds images
+    of the anchor prompts (the forget prompts with the concept left out) and
+    ``ablated`` for each the prompt with the concept put back (Concept Ablation's
+    input). ``retain`` is what must keep working; ``preserve`` the prompts whose
+    cross-attention outputs UCE keeps fixed."""
+
+    concept: str
+    forget: Images
+    substitutes: list[str]
+    anchor: Images
+    ablated: list[str]
+    retain: Images
+    preserve: list[str]
+    guide: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.forget) == 0:
+            raise ValueError("the forget set is empty: no images show the concept")
+        if len(self.substitutes) != len(self.forget) or len(self.ablated) != len(self.anchor):
+            raise ValueError("substitutes must match the forget images and ablated prompts the anchor images")
+
+
+def check_parameter_set(parameter_set: str, where: str = "") -> None:
+    if parameter_set not in PARAMETER_SETS:
+        raise ValueError(f"unknown parameter set {parameter_set!r}{where}; use "
+                         + ", ".join(f"{k} ({v})" for k, v in PARAMETER_SET_TEXT.items()))
+
+
+def trainable(model: Diffusion, parameter_set: str) -> dict[str, nn.Parameter]:
+    """The parameters a parameter set trains: ``x`` cross-attention (ESD-x), ``u``
+    everything else (ESD-u), ``all``, ``kv`` cross-attention keys/values (CA, UCE).
+    Unknown sets raise, and a set that selects nothing raises too, so an optimiser
+    can never silently train nothing (the ESD reference README names a set its
+    code does not accept)."""
+    check_parameter_set(parameter_set)
+    chosen = {}
+    for name, p in model.unet.named_parameters():
+        cross = is_cross_attention(name)
+        keep = {"x": cross, "u": not cross, "all": True,
+                "kv": cross and (".to_k." in name or ".to_v." in name)}[parameter_set]
+        if keep:
+            chosen[name] = p
+    if not chosen:
+        raise ValueError(f"parameter set {parameter_set!r} selects no parameters of this UNet")
+    return chosen
+
+
+@dataclass
+class EraseMethod:
+    """Base of the fine-tuning diffusion methods (hyperparameters are dataclass fields
+    of the subclasses). Subclasses define ``loss`` and may override ``parameter_set``,
+    ``setup`` and ``after_step``."""
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "iterations", "batch_size"):
+            if getattr(self, name, 1) <= 0:
+                raise ValueError(f"{self.method_name}.{name} must be positive, got {getattr(self, name)}")
+        if hasattr(self, "parameter_set"):
+            check_parameter_set(self.parameter_set, f" for {self.method_name}")
+
+    def setup(self, model: Diffusion, data: EraseData, generator: torch.Generator) -> None:
+        """Called once before the first step (frozen copies, masks, cached embeddings)."""
+
+    def loss(self, model: Diffusion, data: EraseData, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(self, model: Diffusion) -> None:
+        """Called after every optimiser step."""
+
+    def apply(self, model: Diffusion, data: EraseData, generator: torch.Generator,
+              progress: Callable[[int, int, float], None] | None = None) -> dict:
+        params = trainable(model, getattr(self, "parameter_set", "all"))
+        for name, p in model.unet.named_parameters():
+            p.requires_grad_(name in params)
+        self.setup(model, data, generator)
+        opt = torch.optim.Adam(params.values(), lr=self.lr)
+        model.unet.train()
+        losses = []
+        try:
+            for step in range(self.iterations):
+                loss = self.loss(model, data, generator)
+                if not math.isfinite(loss.item()):
+                    return {"diverged": True, "losses": losses}
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                self.after_step(model)
+                losses.append(loss.item())
+                if progress and (step + 1) % max(1, self.iterations // 20) == 0:
+                    progress(step + 1, self.iterations, loss.item())
+        finally:
+            model.unet.eval()
+            for p in model.unet.parameters():
+                p.requires_grad_(True)
+        return {"diverged": False, "losses": losses}
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` in eval mode whose parameters take no gradients."""
+    twin = copy.deepcopy(module).eval()
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+def timed(fn: Callable[[], dict]) -> tuple[dict, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start

@@ -1,0 +1,48 @@
+"""ESD: Erased Stable Diffusion. Gandikota et al., "Erasing Concepts from Diffusion
+Models", ICCV 2023.
+
+Fine-tune ε_θ so that, for the concept c, it predicts the negatively guided noise of
+the frozen original ε*:  ε_θ(x_t, c) → ε*(x_t, ∅) − η·(ε*(x_t, c) − ε*(x_t, ∅)),
+on x_t from the model's own partial DDIM denoising of c (no data needed).
+``parameter_set`` x trains cross-attention only (erases the word, keeps the rest),
+u everything but cross-attention (erases the concept more globally, at a cost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from obliviate.core.registry import register
+from obliviate.diffusion.loop import EraseMethod, frozen_copy
+
+
+@register("esd", track="diffusion", needs=(), paper="Gandikota et al., ICCV 2023",
+          idea="steer the concept's noise prediction away from it with negative guidance from the frozen original")
+@dataclass
+class ESD(EraseMethod):
+    parameter_set: str = "x"  # x, u or all
+    eta: float = 1.0  # negative-guidance strength
+    iterations: int = 150
+    lr: float = 1e-3
+    batch_size: int = 16
+    sample_steps: int = 10  # DDIM steps of the partial denoising that produces x_t
+    guidance: float = 1.5  # guidance of that denoising
+
+    def setup(self, model, data, generator):
+        self.original = frozen_copy(model.unet)
+        self.c, self.empty = model.encode([data.concept]), model.encode([data.guide])
+
+    def loss(self, model, data, generator):
+        n = self.batch_size
+        stop = int(torch.randint(0, self.sample_steps, (), generator=generator))
+        x_t, t = model.sample(self.c.expand(n, -1, -1), generator, steps=self.sample_steps,
+                              guidance=self.guidance, stop_after=stop)
+        c, empty = self.c.expand(n, -1, -1), self.empty.expand(n, -1, -1)
+        with torch.no_grad():
+            e_empty = self.original(x_t, t, encoder_hidden_states=empty).sample
+            e_concept = self.original(x_t, t, encoder_hidden_states=c).sample
+            target = e_empty - self.eta * (e_concept - e_empty)
+        return F.mse_loss(model.eps(x_t, t, c), target)

@@ -1,0 +1,46 @@
+"""Run one registered diffusion method on a copy of a model."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from obliviate.core.registry import build
+from obliviate.core.results import UnlearnResult
+from obliviate.core.seeding import seed_everything
+from obliviate.diffusion.loop import EraseData, timed
+from obliviate.diffusion.models import Diffusion
+
+
+class UnlearningWarning(UserWarning):
+    pass
+
+
+def copy_model(model: Diffusion) -> Diffusion:
+    """A copy whose UNet can be changed without touching ``model``'s (the frozen
+    prompt encoder and VAE are shared)."""
+    return dataclasses.replace(model, unet=copy.deepcopy(model.unet))
+
+
+def unlearn_diffusion(model: Diffusion, data: EraseData, method: str, seed: int = 0,
+                      hparams: dict[str, Any] | None = None,
+                      progress: Callable[[int, int, float], None] | None = None) -> UnlearnResult:
+    """Erase ``data.concept`` from a copy of ``model`` with a method of the diffusion track.
+
+    The result's ``flags`` contain "diverged" when the loss or the weights became
+    non-finite; whether the concept is gone needs judges (see
+    :func:`obliviate.diffusion.evaluate.evaluate_canvas` for the built-in task)."""
+    algo = build(method, dict(hparams or {}), "diffusion")
+    work = copy_model(model)
+    generator = seed_everything(seed)
+    out, seconds = timed(lambda: algo.apply(work, data, generator, progress))
+    diverged = out["diverged"] or any(not torch.isfinite(p).all() for p in work.unet.parameters())
+    flags = ["diverged"] if diverged else []
+    if diverged:
+        warnings.warn(f"{method}: diverged (non-finite loss or weights)", UnlearningWarning, stacklevel=2)
+    return UnlearnResult(model=work, method=method, hparams=dataclasses.asdict(algo), seed=seed,
+                         seconds=seconds, history=out["losses"], flags=flags)
