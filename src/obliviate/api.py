@@ -93,9 +93,16 @@ def tasks() -> list[dict[str, Any]]:
     try:
         from obliviate.lm.task import LM_TASKS
     except ImportError:  # transformers not installed
-        return out
-    return out + [
+        LM_TASKS = {}
+    out += [
         {"name": t.name, "track": "lm", "description": t.description, "recipe": asdict(t.recipe),
          "model": asdict(t.model), "forget_specs": ", ".join(t.specs)}
         for t in LM_TASKS.values()
+    ]
+    from obliviate.diffusion.task import CANVAS_TASKS
+
+    return out + [
+        {"name": t.name, "track": "diffusion", "description": t.description, "recipe": asdict(t.recipe),
+         "forget_specs": "object:K (K = 0-9), style:NAME (inverted, thick, blurred, striped)"}
+        for t in CANVAS_TASKS.values()
     ]

@@ -32,6 +32,7 @@ from obliviate.evaluate import evaluate
 
 PSEUDO_METHODS = ("original",)
 LM_TASK_NAMES = ("tofu-mini",)
+DIFFUSION_TASK_NAMES = ("digits-canvas",)
 METRIC_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
 
 
@@ -59,8 +60,14 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
 
         _check_lists(methods, seeds)
         return plan_lm(task, forget, methods, seeds, {k: dict(v) for k, v in (hparams or {}).items()})
+    if task in DIFFUSION_TASK_NAMES:
+        from obliviate.diffusion.bench import plan_diffusion
+
+        _check_lists(methods, seeds)
+        return plan_diffusion(task, forget, methods, seeds, {k: dict(v) for k, v in (hparams or {}).items()})
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join([*TASKS, *LM_TASK_NAMES])}")
+        names = [*TASKS, *LM_TASK_NAMES, *DIFFUSION_TASK_NAMES]
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(names)}")
     the_task = get_task(task)
     split = the_task.split(forget)
     _check_lists(methods, seeds)
@@ -141,7 +148,11 @@ def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, f
 
 def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=None) -> list[dict]:
     """Run a validated plan; returns one row per (method, seed), also recorded in the store."""
-    if not isinstance(bench, BenchPlan):  # a language-model plan
+    if not isinstance(bench, BenchPlan):  # a language-model or diffusion plan
+        if bench.task.name in DIFFUSION_TASK_NAMES:
+            from obliviate.diffusion.bench import run_diffusion
+
+            return run_diffusion(bench, store, show_progress=show_progress, console=console)
         from obliviate.lm.bench import run_lm
 
         return run_lm(bench, store, show_progress=show_progress, console=console)
@@ -243,11 +254,16 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the summary table: mean ± std over seeds of UA (= 100 − forget
     accuracy), RA, TA, [TA of the forgotten class], MIA-efficacy, Avg. Gap, seconds, flags
-    (language-model rows: the TOFU / MUSE columns of ``obliviate.lm.bench``)."""
+    (language-model rows: the TOFU / MUSE columns of ``obliviate.lm.bench``; diffusion
+    rows: the UnlearnCanvas columns of ``obliviate.diffusion.bench``)."""
     if "model_utility" in rows[0]["metrics"]:
         from obliviate.lm.bench import table_cells as lm_cells
 
         return lm_cells(rows)
+    if "ira" in rows[0]["metrics"]:
+        from obliviate.diffusion.bench import table_cells as diffusion_cells
+
+        return diffusion_cells(rows)
     class_wise = any("forget_test_acc" in r["metrics"] for r in rows)
     header = ["method", "UA", "RA", "TA"] + (["TA(class)"] if class_wise else []) + \
         ["MIA-eff", "Avg.Gap", "time(s)", "flags"]

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                            description=f"Example: {EXAMPLE} --json out.json")
     bench.add_argument("--task", required=True, help="built-in task (see `obliviate tasks`)")
     bench.add_argument("--forget", required=True,
-                       help="forget spec: class:K, random:FRAC or ids:PATH (tofu-mini: forget01, forget05, forget10)")
+                       help="forget spec: class:K, random:FRAC or ids:PATH (tofu-mini: forget01, forget05, forget10; "
+                            "digits-canvas: object:K or style:NAME)")
     bench.add_argument("--methods", required=True, help="comma-separated method names (see `obliviate methods`)")
     bench.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     bench.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
@@ -83,13 +84,21 @@ def _bench(args) -> int:
     console = _console()
     store = Store(args.home)
     rows = bench.run(plan, store, show_progress=not args.no_progress, console=console)
-    lm = "model_utility" in rows[0]["metrics"]
+    lm, diffusion = "model_utility" in rows[0]["metrics"], "ira" in rows[0]["metrics"]
     units = "" if lm else " · percent, gaps in points"
     title = f"{plan.task.name} · forget {plan.forget} · {len(plan.seeds)} seed(s) · mean ± std{units}"
     console.print(bench.render_table(rows, title))
     if lm:
         console.print("log10 FQ: forget quality (KS test vs the retain-only model), 0 = indistinguishable; "
                       "MU: model utility; PrivLeak: ideal 0; Leak@k: samples at T=1; ES: extraction strength")
+    elif diffusion:
+        settings = rows[0]["eval"]
+        console.print("UA: erased-target images not judged as the target; IRA/CRA: other targets of the same / "
+                      "other axis judged correctly; FID/KID on judge features (retain prompts vs real images); "
+                      "ASR: target images before / after a prompt-embedding attack; Avg.Gap = mean |UA, IRA, CRA "
+                      f"− retrain's|. Sampling: DDIM {settings['steps']} steps, guidance {settings['guidance']}, "
+                      f"seed {settings['seed']}, {settings['target_samples']} images per target prompt, "
+                      f"{settings['retain_samples']} per other prompt.")
     else:
         console.print("UA = 100 − forget accuracy; Avg. Gap = mean |UA, RA, TA, MIA − retrain's| (lower is better)")
     for line in bench.warnings_text(rows):
