@@ -126,3 +126,39 @@ def test_forget_prompts_must_contain_the_concept(pipeline_dir):
     model = load_pipeline(pipeline_dir)
     with pytest.raises(ValueError, match="does not contain the concept"):
         prompt_data(model, "van gogh", ["a photo of a cat"], [], images_per_prompt=1, steps=1)
+
+
+def test_cli_erases_a_concept_from_a_pipeline_directory(pipeline_dir, tmp_path, capsys):
+    from obliviate.cli import main
+
+    forget, retain = tmp_path / "forget.txt", tmp_path / "retain.txt"
+    forget.write_text("a painting of van gogh style\n\nvan gogh style house\n")
+    retain.write_text("a photo of a cat\n")
+    out = tmp_path / "erased"
+    assert main(["unlearn", "--model", str(pipeline_dir), "--concept", "van gogh", "--forget", str(forget),
+                 "--retain", str(retain), "--method", "uce", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "denoising loss on the concept's images" in text and "written to" in text
+    erased, original = load_pipeline(out), load_pipeline(pipeline_dir)
+    moved = [n for n, p in erased.unet.named_parameters() if not torch.equal(p, dict(original.unet.named_parameters())[n])]
+    assert moved and all(".attn2.to_k." in n or ".attn2.to_v." in n for n in moved)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--concept", "monet"], "does not contain the concept 'monet'"),
+    ([], "--concept is required"),
+    (["--concept", "van gogh", "--set", "lamda=1"], "unknown hyperparameter 'lamda'.*did you mean 'lam'"),
+])
+def test_cli_pipeline_bad_input_is_one_line_and_writes_nothing(pipeline_dir, tmp_path, capsys, extra, message):
+    import re
+
+    from obliviate.cli import main
+
+    forget = tmp_path / "forget.txt"
+    forget.write_text("a painting of van gogh style\n")
+    out = tmp_path / "erased"
+    code = main(["unlearn", "--model", str(pipeline_dir), "--forget", str(forget), "--method", "uce",
+                 "--out", str(out), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and re.search(message, err)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["forget.txt"]

@@ -48,13 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     bench.set_defaults(run=_bench)
 
-    run = sub.add_parser("unlearn", help="unlearn a local Hugging Face causal LM on your own JSONL data",
-                         description="Example: obliviate unlearn --model ./my-model --forget forget.jsonl "
-                                     "--retain retain.jsonl --method npo --out ./my-model-unlearned")
-    run.add_argument("--model", required=True, help="local model directory (config, weights and tokenizer)")
-    run.add_argument("--forget", required=True, help='JSONL of {"question", "answer"} or {"text"} to forget')
-    run.add_argument("--retain", help="JSONL of data to keep (needed by most methods)")
-    run.add_argument("--method", required=True, help="a language-model method (see `obliviate methods --track lm`)")
+    run = sub.add_parser("unlearn", help="unlearn a local Hugging Face causal LM or Stable Diffusion pipeline",
+                         description="Examples: obliviate unlearn --model ./my-model --forget forget.jsonl "
+                                     "--retain retain.jsonl --method npo --out ./my-model-unlearned;  "
+                                     "obliviate unlearn --model ./sd-pipeline --concept 'van gogh' --forget "
+                                     "prompts.txt --retain keep.txt --method esd --out ./sd-erased")
+    run.add_argument("--model", required=True, help="local model directory: a causal LM (config, weights, "
+                     "tokenizer) or a diffusers pipeline (model_index.json)")
+    run.add_argument("--forget", required=True, help='LM: JSONL of {"question", "answer"} or {"text"} to forget; '
+                     "pipeline: text file of prompts that contain --concept, one per line")
+    run.add_argument("--retain", help="LM: JSONL of data to keep (needed by most methods); "
+                     "pipeline: text file of prompts to keep")
+    run.add_argument("--concept", help="pipeline only: the concept to erase, as it appears in the prompts")
+    run.add_argument("--anchor", default="", help="pipeline only: what the concept becomes (default: nothing)")
+    run.add_argument("--method", required=True, help="a method of the model's track "
+                     "(see `obliviate methods --track lm` or `--track diffusion`)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="hyperparameter, e.g. --set epochs=5 --set lora=true (repeatable)")
     run.add_argument("--seed", type=int, default=0)
@@ -128,6 +136,12 @@ def _unlearn(args) -> int:
         if not eq or not key:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         hparams[key] = value
+    from obliviate.diffusion.pipeline import is_pipeline_dir
+
+    if is_pipeline_dir(args.model):
+        return _erase_from_pipeline(args, hparams, out)
+    if args.concept:
+        raise ValueError("--concept is for diffusers pipelines; for a language model put the data in --forget")
     forget = read_jsonl(args.forget)
     retain = read_jsonl(args.retain) if args.retain else None
     model, tokenizer = load_pretrained(args.model)
@@ -148,6 +162,45 @@ def _unlearn(args) -> int:
         console.print(f"[bold red]WARNING[/] {line}")
     console.print(f"unlearned model written to {out}")
     return 0
+
+
+def _erase_from_pipeline(args, hparams: dict[str, Any], out: Path) -> int:
+    from obliviate.core.registry import build
+    from obliviate.diffusion.pipeline import check_prompts, load_pipeline, prompt_data, save_pipeline
+    from obliviate.diffusion.unlearn import unlearn_diffusion
+
+    if not args.concept:
+        raise ValueError("--concept is required for a diffusers pipeline (the concept to erase)")
+    build(args.method, hparams, "diffusion")  # fail on a bad method or option before any work
+    forget, retain = _prompt_lines(args.forget), _prompt_lines(args.retain) if args.retain else []
+    check_prompts(args.concept, forget)
+    model = load_pipeline(args.model)
+    console = _console()
+    console.print(f"generating images of {len(forget)} forget and {len(retain)} retain prompts with the model")
+    data = prompt_data(model, args.concept, forget, retain, anchor=args.anchor, seed=args.seed)
+    result = unlearn_diffusion(model, data, args.method, args.seed, hparams)
+    if result.flags:
+        for line in result.warnings():
+            console.print(f"[bold red]WARNING[/] {line}")
+        raise ValueError(f"{args.method} diverged; nothing written")
+    save_pipeline(result.model, out)
+    b, a = result.before, result.after
+    console.print(f"{args.method}: {result.seconds:.1f} s; denoising loss on the concept's images "
+                  f"{b['forget_loss']:.4f} -> {a['forget_loss']:.4f}, on retain images "
+                  f"{b['retain_loss']:.4f} -> {a['retain_loss']:.4f}")
+    console.print(f"unlearned pipeline written to {out}")
+    return 0
+
+
+def _prompt_lines(path: str) -> list[str]:
+    try:
+        lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    except OSError as err:
+        raise ValueError(f"cannot read prompts file {path}: {err.strerror}") from None
+    prompts = [line for line in lines if line]
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return prompts
 
 
 def _methods(args) -> int:

@@ -32,15 +32,31 @@ def unlearn_diffusion(model: Diffusion, data: EraseData, method: str, seed: int 
     """Erase ``data.concept`` from a copy of ``model`` with a method of the diffusion track.
 
     The result's ``flags`` contain "diverged" when the loss or the weights became
-    non-finite; whether the concept is gone needs judges (see
+    non-finite. ``before``/``after`` hold the denoising loss of forget and retain
+    images under their prompts (same noise before and after): a proxy that needs no
+    judge; whether the concept is really gone needs judges (see
     :func:`obliviate.diffusion.evaluate.evaluate_canvas` for the built-in task)."""
     algo = build(method, dict(hparams or {}), "diffusion")
     work = copy_model(model)
+    before = denoising_losses(model, data)
     generator = seed_everything(seed)
     out, seconds = timed(lambda: algo.apply(work, data, generator, progress))
     diverged = out["diverged"] or any(not torch.isfinite(p).all() for p in work.unet.parameters())
     flags = ["diverged"] if diverged else []
     if diverged:
         warnings.warn(f"{method}: diverged (non-finite loss or weights)", UnlearningWarning, stacklevel=2)
+    after = denoising_losses(work, data) if not diverged else {}
     return UnlearnResult(model=work, method=method, hparams=dataclasses.asdict(algo), seed=seed,
-                         seconds=seconds, history=out["losses"], flags=flags)
+                         seconds=seconds, history=out["losses"], before=before, after=after, flags=flags)
+
+
+@torch.no_grad()
+def denoising_losses(model: Diffusion, data: EraseData, n: int = 64, seed: int = 0) -> dict[str, float]:
+    """Mean ε-prediction loss of (up to ``n``) forget and retain images under their own
+    prompts, with fixed noise and timesteps. Erasing raises the first, not the second."""
+    out = {}
+    for name, images in (("forget_loss", data.forget), ("retain_loss", data.retain)):
+        g = torch.Generator().manual_seed(seed)
+        k = min(n, len(images))
+        out[name] = model.denoising_loss(images.latents[:k], model.encode(images.prompts[:k]), g).item()
+    return out
