@@ -33,7 +33,8 @@ class CanvasEval:
     guidance: float = 1.5
     seed: int = 0  # the same noise for every model
     attack_prompts: int = 4  # target prompts attacked
-    attack_steps: int = 40
+    attack_steps: int = 30
+    attack_batch: int = 16
     attack_samples: int = 32  # images generated per attacked prompt
 
 
@@ -111,7 +112,8 @@ def _attack(model: Diffusion, canvas, concept: Concept, judges: dict, target_pai
     for o, s in target_pairs[: settings.attack_prompts]:
         shown = (canvas.objects == o) & (canvas.styles == s)
         start = model.encode([prompt(OBJECTS[o], STYLES[s])])
-        adversarial.append(prompt_attack(model, start, canvas.images[shown], g, steps=settings.attack_steps))
+        adversarial.append(prompt_attack(model, start, canvas.images[shown], g, steps=settings.attack_steps,
+                                         batch_size=settings.attack_batch))
     emb = torch.cat([a.expand(settings.attack_samples, -1, -1) for a in adversarial])
     images, _ = model.sample(emb, g, steps=settings.steps, guidance=settings.guidance)
     return attack_success_rate(_judge(judges, model.to_images(images))[concept.axis], index)

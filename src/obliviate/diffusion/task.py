@@ -28,7 +28,7 @@ class CanvasRecipe:
 
     channels: tuple[int, ...] = (16, 32)
     embed_dim: int = 32
-    epochs: int = 30
+    epochs: int = 25
     lr: float = 4e-3
     batch_size: int = 128
     seed: int = 0

@@ -13,7 +13,7 @@ from obliviate.diffusion.models import drop_words, reinitialise_unet, train_deno
           idea="train from scratch without the concept's images")
 @dataclass
 class Retrain:
-    epochs: int = 30
+    epochs: int = 25
     lr: float = 4e-3
     batch_size: int = 128
 
