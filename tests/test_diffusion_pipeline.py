@@ -162,3 +162,14 @@ def test_cli_pipeline_bad_input_is_one_line_and_writes_nothing(pipeline_dir, tmp
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and re.search(message, err)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["forget.txt"]
+
+
+def test_public_api_takes_a_pipeline_directory(pipeline_dir):
+    import obliviate
+
+    model = load_pipeline(pipeline_dir)
+    data = prompt_data(model, "van gogh", ["van gogh style house"], [], images_per_prompt=2, steps=2)
+    result = obliviate.unlearn(str(pipeline_dir), data, method="uce", lam=0.25)
+    assert result.hparams["lam"] == 0.25 and result.after["forget_loss"] > 0
+    with pytest.raises(ValueError, match="forget must be an EraseData"):
+        obliviate.unlearn(model, ["van gogh"], method="uce")

@@ -77,6 +77,13 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
             if getattr(info.cls, "class_level_only", False) and split.spec.kind != "class":
                 raise ValueError(f"{m} is class-level only: use a class:K forget spec, not {split.spec.text!r}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
+    check_hparams(methods, hparams, "classifier")
+    return BenchPlan(the_task, split, methods, seeds, hparams)
+
+
+def check_hparams(methods: list[str], hparams: dict[str, dict[str, Any]], track: str) -> None:
+    """Refuse hyperparameters for methods not run, for retrain (the task's recipe) and
+    the original, and any a method does not know (names, types and ranges)."""
     for m, hp in hparams.items():
         if m not in methods:
             raise ValueError(f"hyperparameters given for {m!r}, which is not among the methods {methods}")
@@ -84,8 +91,7 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
             raise ValueError("retrain always uses the task's own training recipe; it takes no hyperparameters in bench")
         if m in PSEUDO_METHODS:
             raise ValueError(f"{m!r} takes no hyperparameters")
-        build(m, hp, "classifier")  # validates names, types and ranges
-    return BenchPlan(the_task, split, methods, seeds, hparams)
+        build(m, hp, track)
 
 
 def _check_lists(methods: list[str], seeds: list[int]) -> None:

@@ -39,19 +39,14 @@ class DiffusionBenchPlan:
 
 def plan_diffusion(task: str, forget: str, methods: list[str], seeds: list[int],
                    hparams: dict[str, dict[str, Any]]) -> DiffusionBenchPlan:
+    from obliviate.bench import check_hparams
+
     the_task = CANVAS_TASKS[task]
     forget = the_task.concept(forget).text  # validates the concept
     for m in methods:
         if m not in PSEUDO:
             get_method(m, "diffusion")
-    for m, hp in hparams.items():
-        if m not in methods:
-            raise ValueError(f"hyperparameters given for {m!r}, which is not among the methods {methods}")
-        if m == "retrain" and hp:
-            raise ValueError("retrain always uses the task's own training recipe; it takes no hyperparameters in bench")
-        if m in PSEUDO:
-            raise ValueError(f"{m!r} takes no hyperparameters")
-        build(m, hp, "diffusion")
+    check_hparams(methods, hparams, "diffusion")
     return DiffusionBenchPlan(the_task, forget, methods, seeds, hparams)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from obliviate.diffusion.loop import EraseData, Images
-from obliviate.diffusion.models import Diffusion, noise_schedule
+from obliviate.diffusion.models import Diffusion
 
 
 def is_pipeline_dir(path: str | os.PathLike) -> bool:

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from obliviate.core.registry import build, get_method
+from obliviate.core.registry import get_method
 from obliviate.core.store import Store
 from obliviate.lm.evaluate import evaluate_lm, public
 from obliviate.lm.task import LM_TASKS, TofuMiniTask
@@ -33,18 +33,15 @@ class LMBenchPlan:
 
 def plan_lm(task: str, forget: str, methods: list[str], seeds: list[int],
             hparams: dict[str, dict[str, Any]]) -> LMBenchPlan:
+    from obliviate.bench import check_hparams
+
     the_task = LM_TASKS[task]
     if forget not in the_task.specs:
         raise ValueError(f"unknown forget spec {forget!r} for {task}; use {', '.join(the_task.specs)}")
     for m in methods:
         if m not in PSEUDO and m != "retrain":
             get_method(m, "lm")
-    for m, hp in hparams.items():
-        if m == "retrain" and hp:
-            raise ValueError("retrain always uses the task's own training recipe; it takes no hyperparameters in bench")
-        if m in PSEUDO:
-            raise ValueError(f"{m!r} takes no hyperparameters")
-        build(m, hp, "lm")
+    check_hparams(methods, hparams, "lm")
     return LMBenchPlan(the_task, forget, methods, seeds, hparams)
 
 
