@@ -94,3 +94,98 @@ def avg_gap(scores: Mapping[str, float], reference: Mapping[str, float],
         raise ValueError(f"avg_gap: missing score(s) {missing}")
     return float(np.mean([abs(scores[k] - reference[k]) for k in keys]))
 
+
+
+# -- NeurIPS 2023 machine-unlearning challenge ------------------------------------------
+
+def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The challenge's logit-scaled confidence c = log(p_y + 1e-45) − log(Σ_{k≠y} p_k + 1e-45),
+    elementwise over leading axes; ``logits`` (..., classes), ``labels`` (examples,)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    onehot = np.eye(z.shape[-1], dtype=bool)[np.asarray(labels)]
+    p_y = np.where(onehot, p, 0.0).sum(-1)
+    p_other = np.where(onehot, 0.0, p).sum(-1)
+    return np.log(p_y + 1e-45) - np.log(p_other + 1e-45)
+
+
+def _rule_epsilon(fpr: np.ndarray, fnr: np.ndarray, delta: float) -> float:
+    """Largest ε over decision rules with these error rates (inf when one separates perfectly)."""
+    if np.any((fpr == 0) & (fnr == 0)):
+        return float("inf")
+    ok = (fpr > 0) & (fnr > 0)  # a rule with exactly one zero error rate is discarded
+    if not ok.any():
+        return 0.0
+    fpr, fnr = fpr[ok], fnr[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(1 - delta - fpr > 0, np.log(np.maximum(1 - delta - fpr, 1e-300)) - np.log(fnr), -np.inf)
+        b = np.where(1 - delta - fnr > 0, np.log(np.maximum(1 - delta - fnr, 1e-300)) - np.log(fpr), -np.inf)
+    return float(max(np.max(a), np.max(b), 0.0))
+
+
+def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float = 1e-5,
+                    cap: float = 50.0, grid: int = 100) -> float:
+    """The challenge's per-example ε from one example's confidences over N unlearned and N
+    retrained models (see :func:`challenge_score`). 0 = the two sides cannot be told
+    apart by any threshold rule; ``cap`` = perfectly separable."""
+    u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
+    pos, neg = (u, r) if np.median(u) >= np.median(r) else (r, u)
+    spread_pos, spread_neg = np.ptp(pos), np.ptp(neg)
+    if min(spread_pos, spread_neg) < 0.01 * max(spread_pos, spread_neg):
+        return cap
+    values = np.concatenate([pos, neg])
+    lo, hi = values.min(), values.max()
+    last = int(np.floor((hi - lo) * grid + 1e-9))
+    # The grid (lo + k/grid) only matters through which values fall on each side of a
+    # threshold: these grid indices realise every distinct split (and no others).
+    lower = np.unique(np.clip(np.concatenate([[0], np.floor((values - lo) * grid + 1e-9) + 1]), 0, last + 1))
+    upper = np.unique(np.clip(np.ceil((values - lo) * grid - 1e-9), 0, last))
+    t_lo, t_hi = lo + lower / grid, lo + upper / grid
+    fpr = (neg[None, :] >= t_lo[:, None]).mean(1)  # single thresholds: c ≥ t ⇒ positive side
+    fnr = (pos[None, :] < t_lo[:, None]).mean(1)
+    eps = _rule_epsilon(fpr, fnr, delta)
+    # double thresholds: l ≤ c ≤ r ⇒ the peakier (smaller-spread) side
+    inside = lambda x: ((x[None, None, :] >= t_lo[:, None, None]) & (x[None, None, :] <= t_hi[None, :, None])).mean(2)  # noqa: E731
+    pos_in, neg_in = inside(pos), inside(neg)
+    valid = t_lo[:, None] <= t_hi[None, :]
+    if spread_pos <= spread_neg:
+        fpr2, fnr2 = neg_in, 1 - pos_in
+    else:
+        fpr2, fnr2 = 1 - neg_in, pos_in
+    eps = max(eps, _rule_epsilon(fpr2[valid], fnr2[valid], delta))
+    return float(min(eps, cap))
+
+
+def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, labels: np.ndarray, *,
+                    retain_acc: tuple[float, float] | None = None, test_acc: tuple[float, float] | None = None,
+                    delta: float = 1e-5) -> dict:
+    """The NeurIPS 2023 machine-unlearning challenge score (Triantafillou et al., 2024;
+    DeepMind's evaluation code is the definition).
+
+    ``unlearned_logits`` and ``retrained_logits``: arrays (N models, forget examples,
+    classes) from N unlearned and N retrained models (different seeds, same forget
+    set). For each forget example, ε is the strongest (δ = 1e-5) hypothesis test
+    telling the two sides apart from the logit-scaled confidence; ε is bucketed in
+    steps of 0.5 up to ceil(ln(N − 1)) and bucket k is worth 2^−k (beyond: 0).
+    ``forget_quality`` F is the mean worth over examples: 1 = indistinguishable from
+    retraining, 0 = separable on every example (higher is better). With
+    ``retain_acc`` = (unlearned, retrained) and ``test_acc`` likewise (mean accuracies
+    over the models), ``score`` = F · RA_u/RA_r · TA_u/TA_r. Compare methods only at
+    the same N: small N lowers F even for identical distributions (the maximum over
+    many thresholds is noisy)."""
+    u, r = np.asarray(unlearned_logits), np.asarray(retrained_logits)
+    if u.ndim != 3 or u.shape != r.shape:
+        raise ValueError(f"logits must both have shape (models, examples, classes), got {u.shape} and {r.shape}")
+    n = u.shape[0]
+    if n < 3:
+        raise ValueError(f"the challenge score needs at least 3 models per side, got {n}")
+    cu, cr = logit_confidence(u, labels), logit_confidence(r, labels)
+    eps = np.array([example_epsilon(cu[:, i], cr[:, i], delta) for i in range(u.shape[1])])
+    n_buckets = int(2 * np.ceil(np.log(n - 1)))
+    bucket = np.floor(eps / 0.5).astype(int)
+    worth = np.where(bucket < n_buckets, 2.0 ** -bucket.astype(float), 0.0)
+    out = {"forget_quality": float(worth.mean()), "epsilons": eps, "n_models": n}
+    if retain_acc is not None and test_acc is not None:
+        out["score"] = out["forget_quality"] * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
+    return out
