@@ -95,7 +95,6 @@ def avg_gap(scores: Mapping[str, float], reference: Mapping[str, float],
     return float(np.mean([abs(scores[k] - reference[k]) for k in keys]))
 
 
-
 # -- NeurIPS 2023 machine-unlearning challenge ------------------------------------------
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -189,3 +188,51 @@ def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, 
     if retain_acc is not None and test_acc is not None:
         out["score"] = out["forget_quality"] * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
     return out
+
+
+def tug_of_war(unlearned: Mapping[str, float], retrained: Mapping[str, float]) -> float:
+    """Tug-of-war (ToW): Π over forget, retain and test accuracy of (1 − |acc_u − acc_r|),
+    accuracies as fractions in [0, 1]. 1 = the same accuracies as the retrained model
+    (higher is better). Zhao et al., "What makes unlearning hard and what to do about
+    it", NeurIPS 2024."""
+    keys = ("forget_acc", "retain_acc", "test_acc")
+    missing = [k for k in keys if k not in unlearned or k not in retrained]
+    if missing:
+        raise ValueError(f"tug_of_war: missing accuracy {missing}")
+    return float(np.prod([1 - abs(unlearned[k] - retrained[k]) for k in keys]))
+
+
+def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0, splits: int = 8) -> dict:
+    """U-LiRA: a per-example likelihood-ratio test telling unlearned from retrained models
+    (Hayes et al., "Inexact unlearning needs more careful evaluations to avoid a false
+    sense of privacy", SaTML 2025).
+
+    ``unlearned_conf`` and ``retrained_conf``: logit-scaled confidences (models,
+    forget examples) of N unlearned and N retrained models. For each of ``splits``
+    random halvings, the shadow half of each side gives per-example Gaussians (mean,
+    std) of "unlearned" and "retrained" confidences; every target model's confidence
+    on every example is scored by the log-likelihood ratio. Returns ``auc`` (ROC AUC
+    over target (model, example) pairs) and ``accuracy`` (LR > 1 ⇒ "unlearned"),
+    averaged over halvings: 0.5 means the attack cannot tell (ideal; lower is not
+    better than 0.5), 1 means every unlearned model is recognised."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    u, r = np.asarray(unlearned_conf, dtype=np.float64), np.asarray(retrained_conf, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != r.shape[1] or min(len(u), len(r)) < 4:
+        raise ValueError(f"ulira needs (models, examples) arrays with at least 4 models a side, "
+                         f"got {u.shape} and {r.shape}")
+    rng = np.random.default_rng(seed)
+    aucs, accs = [], []
+    for _ in range(splits):
+        pu, pr = rng.permutation(len(u)), rng.permutation(len(r))
+        su, tu = u[pu[: len(u) // 2]], u[pu[len(u) // 2:]]
+        sr, tr = r[pr[: len(r) // 2]], r[pr[len(r) // 2:]]
+        mu_in, mu_out = su.mean(0), sr.mean(0)
+        sd_in, sd_out = su.std(0) + 1e-3, sr.std(0) + 1e-3  # floor: constant confidences stay finite
+        lr = lambda c: norm.logpdf(c, mu_in, sd_in) - norm.logpdf(c, mu_out, sd_out)  # noqa: E731
+        scores = np.concatenate([lr(tu).ravel(), lr(tr).ravel()])
+        truth = np.concatenate([np.ones(tu.size), np.zeros(tr.size)])
+        aucs.append(roc_auc_score(truth, scores) if np.ptp(scores) > 0 else 0.5)
+        accs.append(float(((scores > 0) == truth).mean()))
+    return {"auc": float(np.mean(aucs)), "accuracy": float(np.mean(accs))}
