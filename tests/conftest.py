@@ -27,6 +27,18 @@ def digits_class3():
 
 
 @pytest.fixture(scope="session")
+def eval_rows(tmp_path_factory):
+    """obliviate eval's full suite on digits class:3 with N = 4: retrain (the floor) and
+    ssd with an impossible selection threshold, which changes nothing (the original)."""
+    from obliviate.core.store import Store
+    from obliviate.suite import plan_eval, run_eval
+
+    store = Store(tmp_path_factory.mktemp("eval_home"))
+    plan = plan_eval("digits", "class:3", ["retrain", "ssd"], "full", n_models=4, hparams={"ssd": {"alpha": 1e9}})
+    return {r["method"]: r for r in run_eval(plan, store)}
+
+
+@pytest.fixture(scope="session")
 def shared_home(tmp_path_factory):
     """A store shared by the CLI tests, so cached models are trained once."""
     return tmp_path_factory.mktemp("shared_home")

@@ -48,6 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     bench.set_defaults(run=_bench)
 
+    ev = sub.add_parser("eval", help="rigorous evaluation: N unlearned vs N retrained models per method",
+                        description="Example: obliviate eval --task digits --forget class:3 --methods "
+                                    "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json")
+    ev.add_argument("--task", required=True, help="built-in classifier task (see `obliviate tasks`)")
+    ev.add_argument("--forget", required=True, help="forget spec: class:K, random:FRAC or ids:PATH")
+    ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
+    ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
+    ev.add_argument("--models", type=int, default=16, help="models per side, N (default 16)")
+    ev.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="override a hyperparameter")
+    ev.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} (e.g. from tune)')
+    ev.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
+    ev.set_defaults(run=_eval)
+
+    tune = sub.add_parser("tune", help="search a method's hyperparameters on the validation split (Optuna)",
+                          description="Example: obliviate tune --task digits --forget class:3 --method salun "
+                                      "--budget 20 --out hp.json; then bench/eval --hparams hp.json")
+    tune.add_argument("--task", required=True)
+    tune.add_argument("--forget", required=True)
+    tune.add_argument("--method", required=True)
+    tune.add_argument("--budget", type=int, default=20, help="number of trials (default 20)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--out", required=True, help="hyperparameters file to write (JSON)")
+    tune.set_defaults(run=_tune)
+
     run = sub.add_parser("unlearn", help="unlearn a local Hugging Face causal LM or Stable Diffusion pipeline",
                          description="Examples: obliviate unlearn --model ./my-model --forget forget.jsonl "
                                      "--retain retain.jsonl --method npo --out ./my-model-unlearned;  "
@@ -68,6 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True, help="directory to write the unlearned model to (must not exist)")
     run.set_defaults(run=_unlearn)
+
+    rep = sub.add_parser("report", help="write a self-contained HTML report of bench or eval results",
+                         description="Example: obliviate report out.json --out report.html; or from the store: "
+                                     "obliviate report --task digits --forget class:3 --out report.html")
+    rep.add_argument("results", nargs="?", help="JSON rows written by bench or eval --json")
+    rep.add_argument("--task", help="without a results file: the latest run of this task in the store")
+    rep.add_argument("--forget", help="with --task: the forget spec")
+    rep.add_argument("--out", required=True, help="HTML file to write")
+    rep.add_argument("--title", default="obliviate report")
+    rep.set_defaults(run=_report)
 
     methods = sub.add_parser("methods", help="list unlearning methods, their data needs, hyperparameters and papers")
     methods.add_argument("--track", help="only this track (classifier, lm, diffusion, exact)")
@@ -112,8 +146,70 @@ def _bench(args) -> int:
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
     if args.json:
+        _mark_tuned(rows, args.hparams)
         bench.save_json(rows, args.json)
         console.print(f"rows written to {args.json}")
+    return 0
+
+
+def _eval(args) -> int:
+    import warnings
+
+    from obliviate import bench, suite
+    from obliviate.core.store import Store
+
+    plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models,
+                           _hparams(args.hparams, args.set))
+    if args.json:
+        _check_writable(args.json)
+    console = _console()
+    with console.status("") as status, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # flags are shown in the table
+        rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
+    header, body = suite.table_cells(rows)
+    from rich.table import Table
+
+    table = Table(title=f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · N = {plan.n_models} "
+                        f"models per side · percent", title_justify="left")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("method", "flags") else "right")
+    for cells in body:
+        table.add_row(*cells)
+    console.print(table)
+    console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); score: "
+                  "F x RA/RA_r x TA/TA_r; U-LiRA AUC: 50 = cannot tell unlearned from retrained; probe / k-NN: "
+                  "forget accuracy recovered from frozen features (retrained models' value in brackets); relearn "
+                  "steps: fine-tuning steps on 10 forget examples until half the rest is right again (more = less "
+                  "residue). The retrain row is a second set of retrained models: the best score possible at this N.")
+    if args.json:
+        _mark_tuned(rows, args.hparams)
+        bench.save_json(rows, args.json)
+        console.print(f"rows written to {args.json}")
+    return 0
+
+
+def _tune(args) -> int:
+    from obliviate.classify.tasks import TASKS
+    from obliviate.core.registry import get_method
+    from obliviate.core.store import Store
+    from obliviate.tune import search_space, tune, write_hparams
+
+    if args.task not in TASKS:
+        raise ValueError(f"obliviate tune runs on the classifier tasks ({', '.join(TASKS)}), not {args.task!r}")
+    get_method(args.method, "classifier")
+    search_space(args.method)
+    if args.budget < 1:
+        raise ValueError(f"--budget must be at least 1, got {args.budget}")
+    TASKS[args.task].split(args.forget)  # validates the forget spec before any training
+    _check_writable(args.out)
+    console = _console()
+    with console.status("tuning") as status:
+        content = tune(args.task, args.forget, args.method, args.budget, store=Store(args.home), seed=args.seed,
+                       progress=lambda n, gap: status.update(f"trial {n}/{args.budget}: gap {gap:.2f}"))
+    write_hparams(content, args.out)
+    info = content["_tuned"][args.method]
+    console.print(f"{args.method}: best Avg.Gap on the validation split {info['best_gap']:.2f} "
+                  f"(defaults {info['default_gap']:.2f}) with {content[args.method]}; written to {args.out}")
     return 0
 
 
@@ -203,6 +299,29 @@ def _prompt_lines(path: str) -> list[str]:
     return prompts
 
 
+def _report(args) -> int:
+    from obliviate.core.store import Store
+    from obliviate.report import write_report
+
+    if args.results:
+        try:
+            rows = json.loads(Path(args.results).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read results {args.results}: {err}") from None
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "method" in r for r in rows):
+            raise ValueError(f"{args.results} does not hold bench or eval rows (a JSON list of rows with 'method')")
+    elif args.task:
+        rows = Store(args.home).latest_runs(args.task, args.forget)
+        if not rows:
+            raise ValueError(f"no runs of task {args.task!r}{' / ' + args.forget if args.forget else ''} in the store")
+    else:
+        raise ValueError("give a results JSON file, or --task (and --forget) to report from the store")
+    _check_writable(args.out)
+    write_report(rows, args.out, args.title)
+    _console().print(f"report written to {args.out}")
+    return 0
+
+
 def _methods(args) -> int:
     from obliviate.api import methods
 
@@ -263,7 +382,7 @@ def _hparams(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]
             raise ValueError(f"cannot read hyperparameters file {path}: {err}") from None
         if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
             raise ValueError(f'{path} must hold {{"method": {{"key": value}}}}')
-        out = {m: dict(hp) for m, hp in loaded.items()}
+        out = {m: dict(hp) for m, hp in loaded.items() if m != "_tuned"}  # _tuned: provenance written by tune
     for item in overrides:
         name, eq, value = item.partition("=")
         method, dot, key = name.partition(".")
@@ -271,6 +390,16 @@ def _hparams(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]
             raise ValueError(f"--set takes METHOD.KEY=VALUE, got {item!r}")
         out.setdefault(method, {})[key] = value
     return out
+
+
+def _mark_tuned(rows: list[dict], path: str | None) -> None:
+    """Copy the provenance that `obliviate tune` wrote (``_tuned``) into the rows it concerns."""
+    if not path:
+        return
+    tuned = json.loads(Path(path).read_text()).get("_tuned", {})
+    for row in rows:
+        if row["method"] in tuned:
+            row["tuned"] = tuned[row["method"]]
 
 
 def _check_writable(path: str) -> None:

@@ -6,7 +6,9 @@ of the training split:
 
 - ``class:K``      every training example of class K (class-wise forgetting);
 - ``random:FRAC``  a random FRAC of the training examples (same set for every seed);
-- ``ids:PATH``     the training-split indices listed in PATH, one per line.
+- ``ids:PATH``     the training-split indices listed in PATH, one per line;
+- ``worst:FRAC``   the FRAC most memorised training examples, a proxy for the
+                   worst-case forget set (see ``classify/worstcase.py``).
 
 For class forgetting the test and validation sets are split in two: the other
 classes (``test``/``val``, where TA is measured) and the forgotten class
@@ -34,7 +36,7 @@ RECIPE_VERSION = 1  # bump when task data or training code changes what a recipe
 
 @dataclass(frozen=True)
 class ForgetSpec:
-    kind: str  # "class", "random" or "ids"
+    kind: str  # "class", "random", "ids" or "worst"
     value: Any
     text: str
 
@@ -42,23 +44,24 @@ class ForgetSpec:
     def parse(text: str) -> "ForgetSpec":
         kind, sep, value = text.partition(":")
         if not sep or not value:
-            raise ValueError(f"bad forget spec {text!r}; use class:K, random:FRAC or ids:PATH")
+            raise ValueError(f"bad forget spec {text!r}; use class:K, random:FRAC, worst:FRAC or ids:PATH")
         if kind == "class":
             try:
                 return ForgetSpec("class", int(value), text)
             except ValueError:
                 raise ValueError(f"bad forget spec {text!r}: class must be an integer") from None
-        if kind == "random":
+        if kind in ("random", "worst"):
             try:
                 frac = float(value)
             except ValueError:
                 raise ValueError(f"bad forget spec {text!r}: FRAC must be a number") from None
-            if not 0 < frac < 1:
-                raise ValueError(f"bad forget spec {text!r}: FRAC must be in (0, 1)")
-            return ForgetSpec("random", frac, text)
+            if not 0 < frac < (0.5 if kind == "worst" else 1):
+                raise ValueError(f"bad forget spec {text!r}: FRAC must be in (0, {0.5 if kind == 'worst' else 1})")
+            return ForgetSpec(kind, frac, text)
         if kind == "ids":
             return ForgetSpec("ids", value, text)
-        raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC or ids:PATH")
+        raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC, worst:FRAC "
+                         "or ids:PATH")
 
 
 @dataclass
@@ -139,6 +142,10 @@ class ClassifierTask:
             g = torch.Generator().manual_seed(self.split_seed)
             k = max(1, round(spec.value * n))
             ids = torch.randperm(n, generator=g)[:k].sort().values
+        elif spec.kind == "worst":
+            from obliviate.classify.worstcase import worst_case_ids
+
+            ids = worst_case_ids(self.name, spec.value)
         else:
             ids = read_ids(spec.value, n)
         if len(ids) == 0:

@@ -161,7 +161,7 @@ class Store:
             db.executemany(
                 "INSERT INTO runs (bench, created, task, forget, method, seed, row) "
                 "VALUES (?,?,?,?,?,?,?)",
-                [(bench, time.time(), r["task"], r["forget"], r["method"], r["seed"],
+                [(bench, time.time(), r["task"], r["forget"], r["method"], r.get("seed", -1),
                   json.dumps(r, sort_keys=True)) for r in rows],
             )
 
@@ -176,6 +176,19 @@ class Store:
             query, args = query + " AND forget = ?", args + [forget]
         with closing(self._connect()) as db:
             return [json.loads(r) for (r,) in db.execute(query + " ORDER BY id", args)]
+
+    def latest_runs(self, task: str, forget: str | None = None) -> list[dict]:
+        """The rows of the most recent bench or eval run of ``task`` (and ``forget``)."""
+        if not self.index_path.exists():
+            return []
+        query, args = "SELECT bench FROM runs WHERE task = ?", [task]
+        if forget is not None:
+            query, args = query + " AND forget = ?", args + [forget]
+        with closing(self._connect()) as db:
+            last = db.execute(query + " ORDER BY id DESC LIMIT 1", args).fetchone()
+            if last is None:
+                return []
+            return [json.loads(r) for (r,) in db.execute("SELECT row FROM runs WHERE bench = ? ORDER BY id", last)]
 
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)

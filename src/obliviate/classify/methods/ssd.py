@@ -52,6 +52,8 @@ def dampen(model: torch.nn.Module, importance_all: Grads, importance_forget: Gra
 )
 @dataclass
 class SSD(Method):
+    tune_params = ("alpha", "lam")  # searched by `obliviate tune`
+
     alpha: float = 3.0  # selection: forget importance must exceed alpha x overall importance
     lam: float = 1.0    # dampening constant
 

@@ -1,0 +1,228 @@
+"""``obliviate report``: one self-contained HTML file from bench or eval rows.
+
+Tables as HTML, plots as inline SVG (matplotlib), no script, stylesheet or image
+fetched from anywhere: the file can be mailed or attached to a deletion request.
+Plots: the forget-vs-test-accuracy trade-off per method with the retrained model
+marked, wall time against the gap to retraining, the challenge score per method,
+and per-example confidence histograms (original / unlearned / retrained) on the
+forget set.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import statistics
+from typing import Any
+
+PLOT_IDS = ("tradeoff", "time-vs-gap", "challenge", "confidence")
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: inline SVG
+
+
+def _figure(width: float = 5.5, height: float = 3.6):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text (selectable, small)
+    return plt.subplots(figsize=(width, height))
+
+
+def _close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["method"], []).append(r)
+    return out
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def tradeoff_plot(rows: list[dict]) -> str:
+    """Forget accuracy (x) against test accuracy (y), mean ± std over seeds per method;
+    the retrained model is the target (star)."""
+    fig, ax = _figure()
+    for method, group in _by_method(rows).items():
+        fx = _mean_std([r["metrics"]["forget_acc"] for r in group])
+        ty = _mean_std([r["metrics"]["test_acc"] for r in group])
+        style = dict(marker="*", markersize=16, color="black", zorder=3) if method == "retrain" else \
+            dict(marker="o", markersize=6)
+        ax.errorbar(fx[0], ty[0], xerr=fx[1], yerr=ty[1], label=method, capsize=2, linestyle="none", **style)
+        ax.annotate(method, (fx[0], ty[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("forget accuracy (%)  — target: the retrained model (★)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Forgetting vs utility")
+    ax.grid(alpha=0.3)
+    try:
+        return _svg(fig)
+    finally:
+        _close(fig)
+
+
+def time_gap_plot(rows: list[dict]) -> str:
+    """Wall time of the unlearning call (log scale) against Avg. Gap to retraining."""
+    fig, ax = _figure()
+    for method, group in _by_method(rows).items():
+        if method == "original" or "avg_gap" not in group[0]:
+            continue
+        t = _mean_std([r["metrics"]["seconds"] for r in group])
+        g = _mean_std([r["avg_gap"] for r in group])
+        ax.errorbar(max(t[0], 1e-3), g[0], yerr=g[1], marker="*" if method == "retrain" else "o",
+                    markersize=14 if method == "retrain" else 6, linestyle="none", capsize=2)
+        ax.annotate(method, (max(t[0], 1e-3), g[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log scale)")
+    ax.set_ylabel("Avg. Gap to retrain (points, lower is better)")
+    ax.set_title("Cost vs closeness to retraining")
+    ax.grid(alpha=0.3)
+    try:
+        return _svg(fig)
+    finally:
+        _close(fig)
+
+
+def challenge_plot(rows: list[dict]) -> str:
+    """Forget quality F and the final challenge score per method (eval rows)."""
+    fig, ax = _figure()
+    methods = [r["method"] for r in rows]
+    f = [r["metrics"]["forget_quality"] for r in rows]
+    s = [r["metrics"].get("challenge_score", 0.0) for r in rows]
+    xs = range(len(methods))
+    ax.bar([x - 0.2 for x in xs], f, width=0.4, label="forget quality F")
+    ax.bar([x + 0.2 for x in xs], s, width=0.4, label="score = F·RA/RA_r·TA/TA_r")
+    ax.set_xticks(list(xs), methods, rotation=20)
+    ax.set_ylabel("higher is better (retrain row = best possible at this N)")
+    ax.set_title(f"NeurIPS-2023 challenge score, N = {rows[0].get('n_models', '?')} models per side")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    try:
+        return _svg(fig)
+    finally:
+        _close(fig)
+
+
+def confidence_plot(rows: list[dict]) -> str:
+    """Histograms of per-example logit-scaled confidence on the forget set (median over
+    the N models) for the original, each method, and the retrained models."""
+    with_conf = [r for r in rows if "forget_confidence" in r]
+    n = len(with_conf)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(n, 1, figsize=(5.5, 1.6 * n + 0.6), sharex=True, squeeze=False)
+    everything = [c for r in with_conf for k in ("forget_confidence", "original_confidence", "reference_confidence")
+                  for c in r[k]]
+    bins = _bins(min(everything), max(everything))
+    for ax, row in zip(axes[:, 0], with_conf):
+        ax.hist(row["original_confidence"], bins=bins, alpha=0.35, label="original", color="tab:red")
+        ax.hist(row["reference_confidence"], bins=bins, alpha=0.35, label="retrained", color="tab:green")
+        ax.hist(row["forget_confidence"], bins=bins, histtype="step", linewidth=1.5, label=row["method"],
+                color="black")
+        ax.set_ylabel(row["method"], fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("logit-scaled confidence on the forget set: log p_y − log(1 − p_y)")
+    axes[0, 0].set_title("Per-example confidence: unlearned (line) vs original and retrained")
+    try:
+        return _svg(fig)
+    finally:
+        plt.close(fig)
+
+
+def _bins(lo: float, hi: float, n: int = 40) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1
+    return [lo + (hi - lo) * i / n for i in range(n + 1)]
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;
+text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}
+figure{display:inline-block;margin:1em 1em 1em 0;vertical-align:top}figcaption{font-size:12px;color:#555;max-width:520px}
+.flag{color:#b00;font-weight:bold}code{background:#f3f3f3;padding:0 3px}"""
+
+
+def build_report(rows: list[dict], title: str = "obliviate report") -> str:
+    """The HTML text for bench rows (any track) or eval rows."""
+    if not rows:
+        raise ValueError("no result rows to report")
+    is_eval = "suite" in rows[0]
+    if is_eval:
+        from obliviate.suite import table_cells
+    else:
+        from obliviate.bench import table_cells
+    header, body = table_cells(rows)
+    task, forget = rows[0]["task"], rows[0]["forget"]
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1><p>Task <code>{html.escape(task)}</code>, forget "
+             f"<code>{html.escape(forget)}</code>; {len(rows)} result rows. Every number is measured against "
+             f"the model retrained without the forget set.</p>",
+             "<h2>Results</h2>", _table(header, body)]
+    flags = [f"{r['method']} (seed {r.get('seed', '-')}): {', '.join(r['flags'])}" for r in rows if r.get("flags")]
+    if flags:
+        parts.append("<p class='flag'>Warnings: " + html.escape("; ".join(flags)) + "</p>")
+    parts.append(_provenance(rows))
+    parts.append("<h2>Plots</h2>")
+    for plot_id, caption, svg in _plots(rows, is_eval):
+        parts.append(f"<figure id='{plot_id}'>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _plots(rows: list[dict], is_eval: bool) -> list[tuple[str, str, str]]:
+    plots = []
+    metrics = rows[0]["metrics"]
+    if "forget_acc" in metrics and "test_acc" in metrics:
+        plots.append(("tradeoff", "Forget vs test accuracy per method (mean ± std); the star is the retrained "
+                      "model, the target.", tradeoff_plot(rows)))
+    if not is_eval and "avg_gap" in rows[0]:
+        plots.append(("time-vs-gap", "Wall time of the unlearning call against the Avg. Gap to retraining.",
+                      time_gap_plot(rows)))
+    if is_eval and "forget_quality" in metrics:
+        plots.append(("challenge", "NeurIPS-2023 challenge forget quality and score per method.",
+                      challenge_plot(rows)))
+    if is_eval and any("forget_confidence" in r for r in rows):
+        plots.append(("confidence", "Per-example confidence on the forget set: a method that truly forgot "
+                      "matches the green (retrained) histogram, not the red (original).", confidence_plot(rows)))
+    return plots
+
+
+def _provenance(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        tuned = r.get("tuned")
+        if tuned and r["method"] not in {x.split(":")[0] for x in lines}:
+            lines.append(f"{r['method']}: hyperparameters tuned on the {tuned['measured_on']} of "
+                         f"{tuned['task']} {tuned['forget']} ({tuned['budget']} trials, Avg.Gap "
+                         f"{tuned['default_gap']:.2f} → {tuned['best_gap']:.2f})")
+    if not lines:
+        return "<p>Hyperparameters: each method's defaults or the values given (none tuned by obliviate tune).</p>"
+    return "<h2>Tuning</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
+
+
+def write_report(rows: list[dict[str, Any]], path: str, title: str = "obliviate report") -> None:
+    from obliviate.core.store import write_text_atomic
+
+    write_text_atomic(path, build_report(rows, title))
