@@ -16,10 +16,17 @@ def test_methods_and_tasks_commands_list_everything(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert {"retrain", "ft", "ga", "neggrad_plus", "rl"} <= {m["name"] for m in listed if m["track"] == "classifier"}
     assert {"npo", "simnpo", "rmu"} <= {m["name"] for m in listed if m["track"] == "lm"}
+    assert {"esd", "uce", "ca", "salun", "ga_retain", "retrain"} <= {m["name"] for m in listed
+                                                                     if m["track"] == "diffusion"}
     assert main(["tasks", "--json"]) == 0
-    assert {t["name"] for t in json.loads(capsys.readouterr().out)} == {"digits", "mnist1d", "tofu-mini"}
+    tasks = json.loads(capsys.readouterr().out)
+    assert {t["name"] for t in tasks} == {"digits", "mnist1d", "tofu-mini", "digits-canvas"}
+    assert next(t for t in tasks if t["name"] == "digits-canvas")["track"] == "diffusion"
     assert main(["methods"]) == 0
-    assert "neggrad_plus" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "neggrad_plus" in out and "esd" in out
+    assert main(["methods", "--track", "diffusion"]) == 0
+    assert "uce" in capsys.readouterr().out
 
 
 def test_bench_prints_a_table_writes_json_rows_and_records_them(shared_home, tmp_path, capsys):

