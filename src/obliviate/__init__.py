@@ -7,8 +7,7 @@
 
 from obliviate import metrics
 from obliviate.api import methods, tasks, unlearn
-from obliviate.classify.unlearn import UnlearningWarning
-from obliviate.core.results import UnlearnResult
+from obliviate.core.results import UnlearningWarning, UnlearnResult
 from obliviate.evaluate import evaluate
 
 __version__ = "0.1.0"

@@ -52,47 +52,45 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def tradeoff_plot(rows: list[dict]) -> str:
-    """Forget accuracy (x) against test accuracy (y), mean ± std over seeds per method;
-    the retrained model is the target (star)."""
-    fig, ax = _figure()
+def _points(ax, rows: list[dict], x_of, y_of, skip: tuple[str, ...] = ()) -> None:
+    """One point per method at the mean (error bars: std over seeds); retrain as a star."""
     for method, group in _by_method(rows).items():
-        fx = _mean_std([r["metrics"]["forget_acc"] for r in group])
-        ty = _mean_std([r["metrics"]["test_acc"] for r in group])
-        style = dict(marker="*", markersize=16, color="black", zorder=3) if method == "retrain" else \
-            dict(marker="o", markersize=6)
-        ax.errorbar(fx[0], ty[0], xerr=fx[1], yerr=ty[1], label=method, capsize=2, linestyle="none", **style)
-        ax.annotate(method, (fx[0], ty[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xlabel("forget accuracy (%)  — target: the retrained model (★)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Forgetting vs utility")
+        if method in skip:
+            continue
+        x, y = _mean_std([x_of(r) for r in group]), _mean_std([y_of(r) for r in group])
+        star = method == "retrain"
+        ax.errorbar(x[0], y[0], xerr=x[1], yerr=y[1], marker="*" if star else "o", markersize=15 if star else 6,
+                    color="black" if star else None, zorder=3 if star else 2, linestyle="none", capsize=2)
+        ax.annotate(method, (x[0], y[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> str:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     try:
         return _svg(fig)
     finally:
         _close(fig)
+
+
+def tradeoff_plot(rows: list[dict]) -> str:
+    """Forget accuracy (x) against test accuracy (y), mean ± std over seeds per method;
+    the retrained model is the target (star)."""
+    fig, ax = _figure()
+    _points(ax, rows, lambda r: r["metrics"]["forget_acc"], lambda r: r["metrics"]["test_acc"])
+    return _finish(fig, ax, "forget accuracy (%)  — target: the retrained model (★)", "test accuracy (%)",
+                   "Forgetting vs utility")
 
 
 def time_gap_plot(rows: list[dict]) -> str:
     """Wall time of the unlearning call (log scale) against Avg. Gap to retraining."""
     fig, ax = _figure()
-    for method, group in _by_method(rows).items():
-        if method == "original" or "avg_gap" not in group[0]:
-            continue
-        t = _mean_std([r["metrics"]["seconds"] for r in group])
-        g = _mean_std([r["avg_gap"] for r in group])
-        ax.errorbar(max(t[0], 1e-3), g[0], yerr=g[1], marker="*" if method == "retrain" else "o",
-                    markersize=14 if method == "retrain" else 6, linestyle="none", capsize=2)
-        ax.annotate(method, (max(t[0], 1e-3), g[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), lambda r: r["avg_gap"], skip=("original",))
     ax.set_xscale("log")
-    ax.set_xlabel("seconds (log scale)")
-    ax.set_ylabel("Avg. Gap to retrain (points, lower is better)")
-    ax.set_title("Cost vs closeness to retraining")
-    ax.grid(alpha=0.3)
-    try:
-        return _svg(fig)
-    finally:
-        _close(fig)
+    return _finish(fig, ax, "seconds (log scale)", "Avg. Gap to retrain (points, lower is better)",
+                   "Cost vs closeness to retraining")
 
 
 def challenge_plot(rows: list[dict]) -> str:
@@ -105,14 +103,9 @@ def challenge_plot(rows: list[dict]) -> str:
     ax.bar([x - 0.2 for x in xs], f, width=0.4, label="forget quality F")
     ax.bar([x + 0.2 for x in xs], s, width=0.4, label="score = F·RA/RA_r·TA/TA_r")
     ax.set_xticks(list(xs), methods, rotation=20)
-    ax.set_ylabel("higher is better (retrain row = best possible at this N)")
-    ax.set_title(f"NeurIPS-2023 challenge score, N = {rows[0].get('n_models', '?')} models per side")
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    try:
-        return _svg(fig)
-    finally:
-        _close(fig)
+    return _finish(fig, ax, "", "higher is better (retrain row = best possible at this N)",
+                   f"NeurIPS-2023 challenge score, N = {rows[0].get('n_models', '?')} models per side")
 
 
 def confidence_plot(rows: list[dict]) -> str:

@@ -15,14 +15,10 @@ from torch.utils.data import DataLoader
 from obliviate.classify.data import Data, UnlearnData, batches, labels, sample, size
 from obliviate.classify.loop import ProgressFn, warm_up
 from obliviate.core.registry import build, get_method
-from obliviate.core.results import UnlearnResult, health_flags
+from obliviate.core.results import UnlearningWarning, UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 
 HEALTH_SAMPLE = 4096  # retain examples used for the collapse check
-
-
-class UnlearningWarning(UserWarning):
-    """A run that did not forget, collapsed or diverged."""
 
 
 def unlearn_classifier(

@@ -17,6 +17,10 @@ FLAG_TEXT = {
 }
 
 
+class UnlearningWarning(UserWarning):
+    """A run that did not forget, collapsed or diverged (every track)."""
+
+
 @dataclass
 class UnlearnResult:
     """What :func:`obliviate.unlearn` returns.

@@ -115,9 +115,6 @@ class Diffusion:
             return x, sampler.timesteps[stop_after].expand(len(x))
         return x, torch.zeros(len(x), dtype=torch.long)
 
-    def parameters_named(self) -> dict[str, nn.Parameter]:
-        return dict(self.unet.named_parameters())
-
 
 def is_cross_attention(name: str) -> bool:
     """True for parameters of cross-attention blocks (ESD-x, UCE and CA edit these)."""

@@ -10,14 +10,10 @@ from typing import Any, Callable
 import torch
 
 from obliviate.core.registry import build
-from obliviate.core.results import UnlearnResult
+from obliviate.core.results import UnlearningWarning, UnlearnResult
 from obliviate.core.seeding import seed_everything
 from obliviate.diffusion.loop import EraseData, timed
 from obliviate.diffusion.models import Diffusion
-
-
-class UnlearningWarning(UserWarning):
-    pass
 
 
 def copy_model(model: Diffusion) -> Diffusion:

@@ -247,7 +247,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
                            seed=seed, seconds=seconds, history=losses, before=before, after=after,
                            flags=health_flags(before, after, diverged))
     for message in result.warnings():
-        from obliviate.classify.unlearn import UnlearningWarning
+        from obliviate.core.results import UnlearningWarning
 
         warnings.warn(message, UnlearningWarning, stacklevel=3)
     return result
