@@ -89,6 +89,9 @@ def time_gap_plot(rows: list[dict]) -> str:
     fig, ax = _figure()
     _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), lambda r: r["avg_gap"], skip=("original",))
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a log axis overlap
     return _finish(fig, ax, "seconds (log scale)", "Avg. Gap to retrain (points, lower is better)",
                    "Cost vs closeness to retraining")
 
