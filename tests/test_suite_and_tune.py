@@ -83,3 +83,18 @@ def test_tune_refuses_bad_input(tmp_path, capsys):
                      "--out", str(tmp_path / "hp.json"), *argv])
         assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "hp.json").exists()
+
+
+def test_cli_eval_prints_the_table_and_writes_rows(tmp_path, capsys):
+    from obliviate.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["--home", str(tmp_path / "home"), "eval", "--task", "digits", "--forget", "class:3",
+                 "--methods", "ssd", "--suite", "challenge", "--models", "4", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "suite challenge" in text and "N = 4" in text and "ssd" in text
+    rows = json.loads(out.read_text())
+    assert [r["method"] for r in rows] == ["ssd"] and 0 <= rows[0]["metrics"]["forget_quality"] <= 1
+    assert "ulira_auc" not in rows[0]["metrics"]  # the challenge suite only
+    assert main(["eval", "--task", "digits", "--forget", "class:3", "--methods", "ssd", "--models", "2"]) == 2
+    assert "at least 4" in capsys.readouterr().err
