@@ -20,19 +20,13 @@ from pathlib import Path
 
 import torch
 
-from obliviate import suite
+from obliviate import bench, suite
 from obliviate.core.store import Store, write_text_atomic
 from obliviate.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = "retrain,ft,rl,salun,scrub,ssd"
 START, END = "<!-- eval-tables:start -->", "<!-- eval-tables:end -->"
-
-
-def markdown(rows: list[dict]) -> str:
-    header, body = suite.table_cells(rows)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
 
 
 def main() -> None:
@@ -51,7 +45,7 @@ def main() -> None:
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
     command = (f"obliviate eval --task digits --forget class:3 --methods {METHODS} --suite full "
                f"--models {args.models} --json out.json")
-    text = (f"{START}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{markdown(rows)}\n\n"
+    text = (f"{START}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
             f"Wall time from an empty store: {wall:.0f} s ({2 * args.models} retrained models and "
             f"{args.models} unlearning runs per method included). Report: "
             f"[bench/results/eval_digits_class_3.html](../bench/results/eval_digits_class_3.html).\n{END}")

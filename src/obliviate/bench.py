@@ -262,6 +262,10 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     accuracy), RA, TA, [TA of the forgotten class], MIA-efficacy, Avg. Gap, seconds, flags
     (language-model rows: the TOFU / MUSE columns of ``obliviate.lm.bench``; diffusion
     rows: the UnlearnCanvas columns of ``obliviate.diffusion.bench``)."""
+    if "suite" in rows[0]:  # obliviate eval rows
+        from obliviate.suite import table_cells as eval_cells
+
+        return eval_cells(rows)
     if "model_utility" in rows[0]["metrics"]:
         from obliviate.lm.bench import table_cells as lm_cells
 

@@ -166,16 +166,8 @@ def _eval(args) -> int:
     with console.status("") as status, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flags are shown in the table
         rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
-    header, body = suite.table_cells(rows)
-    from rich.table import Table
-
-    table = Table(title=f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · N = {plan.n_models} "
-                        f"models per side · percent", title_justify="left")
-    for name in header:
-        table.add_column(name, justify="left" if name in ("method", "flags") else "right")
-    for cells in body:
-        table.add_row(*cells)
-    console.print(table)
+    console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
+                                           f"N = {plan.n_models} models per side · percent"))
     console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); score: "
                   "F x RA/RA_r x TA/TA_r; U-LiRA AUC: 50 = cannot tell unlearned from retrained; probe / k-NN: "
                   "forget accuracy recovered from frozen features (retrained models' value in brackets); relearn "

@@ -164,10 +164,8 @@ def build_report(rows: list[dict], title: str = "obliviate report") -> str:
     if not rows:
         raise ValueError("no result rows to report")
     is_eval = "suite" in rows[0]
-    if is_eval:
-        from obliviate.suite import table_cells
-    else:
-        from obliviate.bench import table_cells
+    from obliviate.bench import table_cells
+
     header, body = table_cells(rows)
     task, forget = rows[0]["task"], rows[0]["forget"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
