@@ -39,6 +39,24 @@ def eval_rows(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The language-model track's test task: a 20-person corpus and a 2-layer GPT-2
+    that memorises it (original + retain-only, forget10)."""
+    from obliviate.core.store import Store
+    from obliviate.lm.corpus import TofuCorpus
+    from obliviate.lm.models import LMRecipe, TinyLM
+    from obliviate.lm.task import TofuMiniTask
+
+    task = TofuMiniTask(corpus=TofuCorpus(n_people=20, n_holdout=6, questions_per_person=6, retain_eval_size=30),
+                        model=TinyLM(hidden=64, layers=2, heads=2, intermediate=128),
+                        recipe=LMRecipe(epochs=30, lr=1e-2, batch_size=16), vocab_size=512)
+    store = Store(tmp_path_factory.mktemp("lm_store"))
+    original, tokenizer, _ = task.model_for(store, "original", 0)
+    retained, _, _ = task.model_for(store, "retrain", 0, "forget10")
+    return task, store, original, retained, tokenizer, task.split("forget10")
+
+
+@pytest.fixture(scope="session")
 def shared_home(tmp_path_factory):
     """A store shared by the CLI tests, so cached models are trained once."""
     return tmp_path_factory.mktemp("shared_home")

@@ -7,26 +7,11 @@ import pytest
 import torch
 
 import obliviate
-from obliviate.core.store import Store
 from obliviate.lm import unlearn as lm_unlearn
-from obliviate.lm.corpus import TofuCorpus
 from obliviate.lm.evaluate import evaluate_lm, relearn_attack, score
 from obliviate.lm.models import LMRecipe, TinyLM, load_pretrained
-from obliviate.lm.task import TofuMiniTask
 
 LM_METHODS = ["ga", "grad_diff", "kl", "npo", "simnpo", "idk_dpo", "rmu", "undial", "wga"]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A 20-person corpus and a 2-layer GPT-2 that memorises it (original + retain-only)."""
-    task = TofuMiniTask(corpus=TofuCorpus(n_people=20, n_holdout=6, questions_per_person=6, retain_eval_size=30),
-                        model=TinyLM(hidden=64, layers=2, heads=2, intermediate=128),
-                        recipe=LMRecipe(epochs=30, lr=1e-2, batch_size=16), vocab_size=512)
-    store = Store(tmp_path_factory.mktemp("lm_store"))
-    original, tokenizer, _ = task.model_for(store, "original", 0)
-    retained, _, _ = task.model_for(store, "retrain", 0, "forget10")
-    return task, store, original, retained, tokenizer, task.split("forget10")
 
 
 def mean_prob(model, tokenizer, qas):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,28 @@ def test_report_marks_tuned_methods(bench_rows):
                           "default_gap": 1.0, "best_gap": 0.5}
     text = build_report(tuned)
     assert "ssd: hyperparameters tuned on the validation split of digits class:3 (20 trials" in text
+    for r in tuned:
+        if "tuned" in r:
+            r["tuned"] = r["tuned"] | {"overridden": ["alpha"]}
+    assert "then set by hand: alpha" in build_report(tuned)
+
+
+RESULTS = Path(__file__).parent.parent / "bench" / "results"
+
+
+@pytest.mark.parametrize("name,labels", [
+    ("tofu-mini_forget05.json", ("model utility", "−log10 forget quality")),
+    ("digits-canvas_object_3.json", ("IRA: other digits drawn correctly", "Avg. Gap to retrain")),
+])
+def test_language_model_and_diffusion_rows_get_their_own_plots(name, labels):
+    """The committed benchmark results of the other tracks: each gets its own trade-off
+    axes and the time-vs-distance plot."""
+    text = build_report(json.loads((RESULTS / name).read_text()))
+    _assert_self_contained(text)
+    for plot in ("tradeoff", "time-vs-gap"):
+        assert re.search(rf"<figure id='{plot}'><svg", text)
+    for label in labels:
+        assert label in text
 
 
 def test_cli_report_from_json_and_from_store(bench_rows, tmp_path):

@@ -31,7 +31,7 @@ def test_eval_table_lists_every_metric(eval_rows):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("tofu-mini", "forget05", ["npo"], "full"), "classifier tasks"),
+    (("digits-canvas", "object:3", ["esd"], "full"), "classifier tasks .* and the language-model tasks"),
     (("digits", "class:3", ["ssd"], "everything"), "unknown suite 'everything'"),
     (("digits", "class:3", ["sdd"], "full"), "did you mean 'ssd'"),
 ])
@@ -70,7 +70,18 @@ def test_tuning_never_touches_test_data(monkeypatch, tmp_path):
     # the file feeds bench directly
     from obliviate.cli import _hparams
 
-    assert _hparams(str(out), []) == {"ssd": content["ssd"]}
+    assert _hparams(str(out), []) == ({"ssd": content["ssd"]}, {"ssd": record})
+    # the provenance travels with the rows into the store: a report from the store shows it
+    monkeypatch.undo()
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "bench", "--task", "digits", "--forget", "class:3", "--methods", "ssd",
+                 "--seeds", "0", "--hparams", str(out), "--no-progress"]) == 0
+    report = tmp_path / "report.html"
+    assert main(["--home", home, "report", "--task", "digits", "--forget", "class:3", "--out", str(report)]) == 0
+    assert "ssd: hyperparameters tuned on the validation split" in report.read_text()
+    # a value then set by hand is reported as such
+    hp, tuned = _hparams(str(out), ["ssd.alpha=5"])
+    assert hp["ssd"]["alpha"] == "5" and tuned["ssd"]["overridden"] == ["alpha"]
 
 
 def test_tune_refuses_bad_input(tmp_path, capsys):

@@ -45,6 +45,7 @@ class BenchPlan:
     methods: list[str]
     seeds: list[int]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
     @property
     def forget(self) -> str:
@@ -204,8 +205,17 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                 rows.append(row)
                 if progress:
                     progress.advance(overall)
-    store.record_runs(uuid.uuid4().hex, rows)
+    record(store, rows, bench.tuned)
     return rows
+
+
+def record(store: Store, rows: list[dict], tuned: dict[str, dict[str, Any]]) -> None:
+    """Record a run's rows in the store, each carrying the tuning provenance of its
+    method (from ``obliviate tune``), so that reports from the store show it too."""
+    for row in rows:
+        if row["method"] in tuned:
+            row["tuned"] = tuned[row["method"]]
+    store.record_runs(uuid.uuid4().hex, rows)
 
 
 def _row(bench: BenchPlan, method: str, seed: int) -> dict:

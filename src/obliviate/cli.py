@@ -50,9 +50,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="rigorous evaluation: N unlearned vs N retrained models per method",
                         description="Example: obliviate eval --task digits --forget class:3 --methods "
-                                    "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json")
-    ev.add_argument("--task", required=True, help="built-in classifier task (see `obliviate tasks`)")
-    ev.add_argument("--forget", required=True, help="forget spec: class:K, random:FRAC or ids:PATH")
+                                    "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json;  "
+                                    "obliviate eval --task tofu-mini --forget forget05 --methods retrain,npo "
+                                    "--suite full --models 8")
+    ev.add_argument("--task", required=True, help="built-in classifier task or tofu-mini (see `obliviate tasks`)")
+    ev.add_argument("--forget", required=True, help="forget spec: class:K, random:FRAC, worst:FRAC or ids:PATH; "
+                    "tofu-mini: forget01, forget05 or forget10")
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
     ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
     ev.add_argument("--models", type=int, default=16, help="models per side, N (default 16)")
@@ -118,9 +121,10 @@ def _bench(args) -> int:
     from obliviate import bench
     from obliviate.core.store import Store
 
-    hparams = _hparams(args.hparams, args.set)
+    hparams, tuned = _hparams(args.hparams, args.set)
     seeds = _ints(args.seeds, "--seeds")
     plan = bench.plan(args.task, args.forget, args.methods.split(","), seeds, hparams)
+    plan.tuned = tuned
     if args.json:
         _check_writable(args.json)
     console = _console()
@@ -146,7 +150,6 @@ def _bench(args) -> int:
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
     if args.json:
-        _mark_tuned(rows, args.hparams)
         bench.save_json(rows, args.json)
         console.print(f"rows written to {args.json}")
     return 0
@@ -158,8 +161,9 @@ def _eval(args) -> int:
     from obliviate import bench, suite
     from obliviate.core.store import Store
 
-    plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models,
-                           _hparams(args.hparams, args.set))
+    hparams, tuned = _hparams(args.hparams, args.set)
+    plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models, hparams)
+    plan.tuned = tuned
     if args.json:
         _check_writable(args.json)
     console = _console()
@@ -168,13 +172,18 @@ def _eval(args) -> int:
         rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
                                            f"N = {plan.n_models} models per side · percent"))
-    console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); score: "
-                  "F x RA/RA_r x TA/TA_r; U-LiRA AUC: 50 = cannot tell unlearned from retrained; probe / k-NN: "
-                  "forget accuracy recovered from frozen features (retrained models' value in brackets); relearn "
-                  "steps: fine-tuning steps on 10 forget examples until half the rest is right again (more = less "
-                  "residue). The retrain row is a second set of retrained models: the best score possible at this N.")
+    common = ("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC: "
+              "50 = cannot tell unlearned from retrained. ")
+    if plan.task.name in bench.LM_TASK_NAMES:
+        console.print(common + "Per-example confidence: each forget answer's mean token log-likelihood. forget / "
+                      "retain / general prob: answer probability (percent); relearn prob: forget answer probability "
+                      "after fine-tuning on the other half of the forget set (retain-only models' value in brackets).")
+    else:
+        console.print(common + "score: F x RA/RA_r x TA/TA_r; probe / k-NN: forget accuracy recovered from frozen "
+                      "features (retrained models' value in brackets); relearn steps: fine-tuning steps on 10 forget "
+                      "examples until half the rest is right again (more = less residue).")
+    console.print("The retrain row is a second set of retrained models: the best score possible at this N.")
     if args.json:
-        _mark_tuned(rows, args.hparams)
         bench.save_json(rows, args.json)
         console.print(f"rows written to {args.json}")
     return 0
@@ -365,8 +374,11 @@ def _ints(text: str, flag: str) -> list[int]:
         raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
 
 
-def _hparams(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
+def _hparams(path: str | None, overrides: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict]]:
+    """The hyperparameters of a --hparams file and --set overrides, and the tuning
+    provenance that `obliviate tune` wrote into the file (``_tuned``, per method)."""
     out: dict[str, dict[str, Any]] = {}
+    tuned: dict[str, dict] = {}
     if path:
         try:
             loaded = json.loads(Path(path).read_text())
@@ -374,24 +386,17 @@ def _hparams(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]
             raise ValueError(f"cannot read hyperparameters file {path}: {err}") from None
         if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
             raise ValueError(f'{path} must hold {{"method": {{"key": value}}}}')
-        out = {m: dict(hp) for m, hp in loaded.items() if m != "_tuned"}  # _tuned: provenance written by tune
+        out = {m: dict(hp) for m, hp in loaded.items() if m != "_tuned"}
+        tuned = {m: info for m, info in loaded.get("_tuned", {}).items() if m in out}
     for item in overrides:
         name, eq, value = item.partition("=")
         method, dot, key = name.partition(".")
         if not eq or not dot or not method or not key:
             raise ValueError(f"--set takes METHOD.KEY=VALUE, got {item!r}")
         out.setdefault(method, {})[key] = value
-    return out
-
-
-def _mark_tuned(rows: list[dict], path: str | None) -> None:
-    """Copy the provenance that `obliviate tune` wrote (``_tuned``) into the rows it concerns."""
-    if not path:
-        return
-    tuned = json.loads(Path(path).read_text()).get("_tuned", {})
-    for row in rows:
-        if row["method"] in tuned:
-            row["tuned"] = tuned[row["method"]]
+        if method in tuned:  # a value changed by hand is no longer the tuned one
+            tuned[method] = tuned[method] | {"overridden": sorted({*tuned[method].get("overridden", []), key})}
+    return out, tuned
 
 
 def _check_writable(path: str) -> None:

@@ -176,18 +176,31 @@ def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, 
     u, r = np.asarray(unlearned_logits), np.asarray(retrained_logits)
     if u.ndim != 3 or u.shape != r.shape:
         raise ValueError(f"logits must both have shape (models, examples, classes), got {u.shape} and {r.shape}")
-    n = u.shape[0]
-    if n < 3:
-        raise ValueError(f"the challenge score needs at least 3 models per side, got {n}")
-    cu, cr = logit_confidence(u, labels), logit_confidence(r, labels)
-    eps = np.array([example_epsilon(cu[:, i], cr[:, i], delta) for i in range(u.shape[1])])
-    n_buckets = int(2 * np.ceil(np.log(n - 1)))
-    bucket = np.floor(eps / 0.5).astype(int)
-    worth = np.where(bucket < n_buckets, 2.0 ** -bucket.astype(float), 0.0)
-    out = {"forget_quality": float(worth.mean()), "epsilons": eps, "n_models": n}
+    out = challenge_forget_quality(logit_confidence(u, labels), logit_confidence(r, labels), delta)
     if retain_acc is not None and test_acc is not None:
         out["score"] = out["forget_quality"] * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
     return out
+
+
+def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float = 1e-5) -> dict:
+    """The challenge's forget quality F from any per-example score: arrays (N models,
+    forget examples) for N unlearned and N retrained models. Per example, ε of the
+    strongest threshold test (:func:`example_epsilon`), bucketed in steps of 0.5 up to
+    ceil(ln(N − 1)), bucket k worth 2^−k; F = mean worth in [0, 1], higher is better
+    (1 = indistinguishable from retraining). :func:`challenge_score` feeds it
+    logit-scaled confidences; the language-model track feeds it each answer's mean
+    token log-likelihood (same role: how sure the model is of the forgotten label)."""
+    u, r = np.asarray(unlearned_conf, dtype=np.float64), np.asarray(retrained_conf, dtype=np.float64)
+    if u.ndim != 2 or u.shape != r.shape:
+        raise ValueError(f"confidences must both have shape (models, examples), got {u.shape} and {r.shape}")
+    n = u.shape[0]
+    if n < 3:
+        raise ValueError(f"the challenge score needs at least 3 models per side, got {n}")
+    eps = np.array([example_epsilon(u[:, i], r[:, i], delta) for i in range(u.shape[1])])
+    n_buckets = int(2 * np.ceil(np.log(n - 1)))
+    bucket = np.floor(eps / 0.5).astype(int)
+    worth = np.where(bucket < n_buckets, 2.0 ** -bucket.astype(float), 0.0)
+    return {"forget_quality": float(worth.mean()), "epsilons": eps, "n_models": n}
 
 
 def tug_of_war(unlearned: Mapping[str, float], retrained: Mapping[str, float]) -> float:

@@ -2,10 +2,10 @@
 
 Tables as HTML, plots as inline SVG (matplotlib), no script, stylesheet or image
 fetched from anywhere: the file can be mailed or attached to a deletion request.
-Plots: the forget-vs-test-accuracy trade-off per method with the retrained model
-marked, wall time against the gap to retraining, the challenge score per method,
-and per-example confidence histograms (original / unlearned / retrained) on the
-forget set.
+Plots: the forgetting-vs-utility trade-off per method with the retrained model
+marked (each track's own pair of metrics), wall time against the distance to
+retraining, the challenge score per method, and per-example confidence histograms
+(original / unlearned / retrained) on the forget set.
 """
 
 from __future__ import annotations
@@ -75,25 +75,45 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> str:
         _close(fig)
 
 
+TRADEOFF_AXES = [  # per track, the first pair present in the rows: (x key, y key, x label, y label)
+    ("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),
+    ("forget_prob", "model_utility", "forget answer probability", "model utility (TOFU)"),
+    ("forget_prob", "retain_prob", "forget answer probability (%)", "retain answer probability (%)"),
+    ("ua", "ira", "UA: erased-target images not judged the target (%)", "IRA: other digits drawn correctly (%)"),
+]
+
+
+def tradeoff_axes(metrics: dict) -> tuple[str, str, str, str] | None:
+    """The forgetting / utility pair of the rows' track (classifier, LM bench, LM eval,
+    diffusion), or None when the rows have none."""
+    return next((axes for axes in TRADEOFF_AXES if axes[0] in metrics and axes[1] in metrics), None)
+
+
 def tradeoff_plot(rows: list[dict]) -> str:
-    """Forget accuracy (x) against test accuracy (y), mean ± std over seeds per method;
-    the retrained model is the target (star)."""
+    """Forgetting (x) against utility (y), mean ± std over seeds per method; the
+    retrained model is the target (star). Axes from :data:`TRADEOFF_AXES`."""
+    x_key, y_key, x_label, y_label = tradeoff_axes(rows[0]["metrics"])
     fig, ax = _figure()
-    _points(ax, rows, lambda r: r["metrics"]["forget_acc"], lambda r: r["metrics"]["test_acc"])
-    return _finish(fig, ax, "forget accuracy (%)  — target: the retrained model (★)", "test accuracy (%)",
-                   "Forgetting vs utility")
+    _points(ax, rows, lambda r: r["metrics"][x_key], lambda r: r["metrics"][y_key])
+    return _finish(fig, ax, f"{x_label}  — target: the retrained model (★)", y_label, "Forgetting vs utility")
+
+
+def _distance_to_retrain(row: dict) -> float:
+    """Avg. Gap (classifiers, diffusion) or −log10 forget quality (language models)."""
+    return row["avg_gap"] if "avg_gap" in row else -row["metrics"]["log10_forget_quality"]
 
 
 def time_gap_plot(rows: list[dict]) -> str:
-    """Wall time of the unlearning call (log scale) against Avg. Gap to retraining."""
+    """Wall time of the unlearning call (log scale) against the distance to retraining."""
     fig, ax = _figure()
-    _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), lambda r: r["avg_gap"], skip=("original",))
+    _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), _distance_to_retrain, skip=("original",))
     ax.set_xscale("log")
     from matplotlib.ticker import NullFormatter
 
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a log axis overlap
-    return _finish(fig, ax, "seconds (log scale)", "Avg. Gap to retrain (points, lower is better)",
-                   "Cost vs closeness to retraining")
+    y_label = ("Avg. Gap to retrain (points, lower is better)" if "avg_gap" in rows[0]
+               else "−log10 forget quality (0 = retain-only model)")
+    return _finish(fig, ax, "seconds (log scale)", y_label, "Cost vs closeness to retraining")
 
 
 def challenge_plot(rows: list[dict]) -> str:
@@ -132,7 +152,8 @@ def confidence_plot(rows: list[dict]) -> str:
                 color="black")
         ax.set_ylabel(row["method"], fontsize=8)
         ax.legend(fontsize=7, loc="upper left")
-    axes[-1, 0].set_xlabel("logit-scaled confidence on the forget set: log p_y − log(1 − p_y)")
+    kind = with_conf[0].get("confidence_kind", "logit-scaled confidence: log p_y − log(1 − p_y)")
+    axes[-1, 0].set_xlabel(f"forget set, per example: {kind}")
     axes[0, 0].set_title("Per-example confidence: unlearned (line) vs original and retrained")
     try:
         return _svg(fig)
@@ -188,11 +209,12 @@ def build_report(rows: list[dict], title: str = "obliviate report") -> str:
 def _plots(rows: list[dict], is_eval: bool) -> list[tuple[str, str, str]]:
     plots = []
     metrics = rows[0]["metrics"]
-    if "forget_acc" in metrics and "test_acc" in metrics:
-        plots.append(("tradeoff", "Forget vs test accuracy per method (mean ± std); the star is the retrained "
+    axes = tradeoff_axes(metrics)
+    if axes:
+        plots.append(("tradeoff", f"{axes[2]} vs {axes[3]} per method (mean ± std); the star is the retrained "
                       "model, the target.", tradeoff_plot(rows)))
-    if not is_eval and "avg_gap" in rows[0]:
-        plots.append(("time-vs-gap", "Wall time of the unlearning call against the Avg. Gap to retraining.",
+    if not is_eval and ("avg_gap" in rows[0] or "log10_forget_quality" in metrics):
+        plots.append(("time-vs-gap", "Wall time of the unlearning call against the distance to retraining.",
                       time_gap_plot(rows)))
     if is_eval and "forget_quality" in metrics:
         plots.append(("challenge", "NeurIPS-2023 challenge forget quality and score per method.",
@@ -210,7 +232,8 @@ def _provenance(rows: list[dict]) -> str:
         if tuned and r["method"] not in {x.split(":")[0] for x in lines}:
             lines.append(f"{r['method']}: hyperparameters tuned on the {tuned['measured_on']} of "
                          f"{tuned['task']} {tuned['forget']} ({tuned['budget']} trials, Avg.Gap "
-                         f"{tuned['default_gap']:.2f} → {tuned['best_gap']:.2f})")
+                         f"{tuned['default_gap']:.2f} → {tuned['best_gap']:.2f})"
+                         + (f"; then set by hand: {', '.join(tuned['overridden'])}" if tuned.get("overridden") else ""))
     if not lines:
         return "<p>Hyperparameters: each method's defaults or the values given (none tuned by obliviate tune).</p>"
     return "<h2>Tuning</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"

@@ -10,6 +10,13 @@ and compares them with N retrained models (N training seeds):
 - ``residual``: linear-probe / k-NN recovery and the relearning attack;
 - ``full``: all of them, plus the standard scores, tug-of-war, mean ± std.
 
+Tracks: the classifier tasks (confidence = the challenge's logit-scaled confidence;
+residual = probe, k-NN and relearning steps) and the language-model task
+tofu-mini (confidence = each forget answer's mean token log-likelihood; standard
+scores = answer probabilities; residual = the relearning attack; no final challenge
+score, which is defined from classifier accuracies). The diffusion track's
+per-example evidence is its adversarial-prompt attack (``obliviate bench``).
+
 The ``retrain`` row compares a *second* set of N retrained models with the first:
 it is what a perfect method would score at this N (F is below 1 at small N).
 """
@@ -18,7 +25,6 @@ from __future__ import annotations
 
 import statistics
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,9 +32,10 @@ import numpy as np
 
 from obliviate import metrics
 from obliviate.classify.data import predict
-from obliviate.classify.tasks import TASKS, ClassifierTask, Split, get_task
+from obliviate.classify.tasks import TASKS, get_task
 from obliviate.core.store import Store
 from obliviate.evaluate import evaluate
+from obliviate.lm.corpus import LMSplit
 
 SUITES = ("challenge", "privacy", "residual", "full")
 RESIDUAL_MODELS = 3  # models per side the (slower) residual attacks run on
@@ -36,16 +43,14 @@ RESIDUAL_MODELS = 3  # models per side the (slower) residual attacks run on
 
 @dataclass
 class EvalPlan:
-    task: ClassifierTask
-    split: Split
+    task: Any  # a ClassifierTask or an LM task (TofuMiniTask)
+    split: Any  # its Split / LMSplit
     methods: list[str]
     suite: str
     n_models: int = 16
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def forget(self) -> str:
-        return self.split.spec.text
+    forget: str = ""
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
 
 def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: int = 16,
@@ -53,146 +58,238 @@ def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: 
     """Validate an evaluation request; every error is a one-line ``ValueError``."""
     from obliviate.bench import _check_lists, check_hparams
     from obliviate.core.registry import get_method
+    from obliviate.lm.task import LM_TASKS
 
-    if task not in TASKS:
-        raise ValueError(f"obliviate eval runs on the classifier tasks ({', '.join(TASKS)}), not {task!r}")
+    if task not in TASKS and task not in LM_TASKS:
+        raise ValueError(f"obliviate eval runs on the classifier tasks ({', '.join(TASKS)}) and the language-model "
+                         f"tasks ({', '.join(LM_TASKS)}), not {task!r}")
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
     if n_models < 4:
         raise ValueError(f"--models must be at least 4 (U-LiRA halves each side), got {n_models}")
     methods = [m.strip() for m in methods if m.strip()]
     _check_lists(methods, [0])
+    track = "lm" if task in LM_TASKS else "classifier"
     for m in methods:
-        get_method(m, "classifier")
+        if not (track == "lm" and m == "retrain"):  # LM retraining is the task's recipe, not a method
+            get_method(m, track)
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
-    check_hparams(methods, hparams, "classifier")
+    check_hparams(methods, hparams, track)
+    if track == "lm":
+        the_task = LM_TASKS[task]
+        if forget not in the_task.specs:
+            raise ValueError(f"unknown forget spec {forget!r} for {task}; use {', '.join(the_task.specs)}")
+        return EvalPlan(the_task, the_task.split(forget), methods, suite, n_models, hparams, forget)
     the_task = get_task(task)
-    return EvalPlan(the_task, the_task.split(forget), methods, suite, n_models, hparams)
+    split = the_task.split(forget)
+    return EvalPlan(the_task, split, methods, suite, n_models, hparams, split.spec.text)
 
 
 def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | None = None) -> list[dict]:
     """One row per method: each metric of the suite, against the N retrained models."""
-    from obliviate.bench import cached_model
-    from obliviate.classify.unlearn import unlearn_classifier
-
     say = progress or (lambda text: None)
-    split, n = plan.split, plan.n_models
+    track = _LMTrack(plan, store) if isinstance(plan.split, LMSplit) else _ClassifierTrack(plan, store)
+    n = plan.n_models
     say(f"original and {n} retrained models")
-    original, _, _ = cached_model(store, plan.task, "original", 0, split)
-    retrained = [cached_model(store, plan.task, "retrain", s, split)[0] for s in range(n)]
-    reference = _side(retrained, split)
-    original_conf = _confidence(_side([original], split))
+    original = track.original()
+    retrained = [track.retrained(s) for s in range(n)]
+    reference = track.side(retrained)
+    original_conf = _median(track.side([original]))
     rows = []
     for method in plan.methods:
         say(f"{method}: {n} models")
         start = time.perf_counter()
         if method == "retrain":  # a second, independent set: the floor of every metric at this N
-            models = [cached_model(store, plan.task, "retrain", s, split)[0] for s in range(n, 2 * n)]
-            flags: list[str] = []
+            models, flags = [track.retrained(s) for s in range(n, 2 * n)], []
         else:
-            results = [unlearn_classifier(original, split.forget, split.retain, method, s,
-                                          plan.hparams.get(method, {}), holdout=split.val) for s in range(n)]
+            results = [track.unlearn(original, method, s) for s in range(n)]
             models, flags = [r.model for r in results], sorted({f for r in results for f in r.flags})
         seconds = (time.perf_counter() - start) / n
-        side = _side(models, split)
+        side = track.side(models)
         row = {"task": plan.task.name, "forget": plan.forget, "method": method, "suite": plan.suite,
                "n_models": n, "flags": flags, "hparams": plan.hparams.get(method, {}),
-               "metrics": {"seconds": seconds}}
+               "metrics": {"seconds": seconds}, "confidence_kind": track.confidence_kind}
         # per-example confidences (median over the models) for the report's histograms
-        row |= {"forget_confidence": _confidence(side), "reference_confidence": _confidence(reference),
+        row |= {"forget_confidence": _median(side), "reference_confidence": _median(reference),
                 "original_confidence": original_conf}
-        if plan.suite in ("full",):
-            row["metrics"] |= _standard(side, reference)
+        if plan.suite == "full":
+            row["metrics"] |= track.standard(side, reference)
         if plan.suite in ("challenge", "privacy", "full"):
-            row["metrics"] |= _challenge(side, reference, split)
+            row["metrics"] |= _challenge(side, reference)
         if plan.suite in ("privacy", "full"):
-            row["metrics"] |= _ulira(side, reference, split)
+            row["metrics"] |= _ulira(side, reference)
         if plan.suite in ("residual", "full"):
             say(f"{method}: residual-knowledge attacks")
-            row["metrics"] |= _residual(models[:RESIDUAL_MODELS], retrained[:RESIDUAL_MODELS], split)
+            mine, theirs = track.residual(models[:RESIDUAL_MODELS]), track.residual(retrained[:RESIDUAL_MODELS])
+            row["metrics"] |= mine | {f"{k}_retrain": v for k, v in theirs.items()}
         rows.append(row)
-    store.record_runs(uuid.uuid4().hex, rows)
+    from obliviate.bench import record
+
+    record(store, rows, plan.tuned)
     return rows
 
 
 @dataclass
 class _Side:
-    """What the suites need from a set of models: forget logits and per-model scores."""
+    """What the suites need from a set of models: per-example confidences on the forget
+    set (models, examples) and per-model scores (percent)."""
 
-    forget_logits: np.ndarray  # (models, forget examples, classes)
-    labels: np.ndarray
+    confidences: np.ndarray
     scores: list[dict[str, float]]
 
 
-def _side(models: list, split: Split) -> _Side:
-    logits, labels = [], None
-    for model in models:
-        out, labels = predict(model, split.forget)
-        logits.append(out.numpy())
-    scores = [evaluate(m, split.forget, split.retain, split.test, forget_test=split.forget_test) for m in models]
-    return _Side(np.stack(logits), labels.numpy(), scores)
-
-
-def _confidence(side: _Side) -> list[float]:
-    conf = metrics.logit_confidence(side.forget_logits, side.labels)
-    return [round(float(c), 3) for c in np.median(conf, axis=0)]
+def _median(side: _Side) -> list[float]:
+    return [round(float(c), 3) for c in np.median(side.confidences, axis=0)]
 
 
 def _mean(side: _Side, key: str) -> float:
     return statistics.fmean(s[key] for s in side.scores)
 
 
-def _standard(side: _Side, reference: _Side) -> dict[str, float]:
-    """Mean and std over models of the standard scores, their gaps to the retrained
-    models' means, and tug-of-war against those means (percent)."""
+def _mean_std_gap(side: _Side, reference: _Side, keys) -> dict[str, float]:
     out = {}
-    for key in metrics.GAP_KEYS:
+    for key in keys:
         values = [s[key] for s in side.scores]
         out[key] = statistics.fmean(values)
         out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         out[f"{key}_gap"] = abs(out[key] - _mean(reference, key))
-    ref = {k: _mean(reference, k) / 100 for k in ("forget_acc", "retain_acc", "test_acc")}
-    tows = [metrics.tug_of_war({k: s[k] / 100 for k in ref}, ref) for s in side.scores]
-    out["tow"] = 100 * statistics.fmean(tows)
-    out["tow_std"] = 100 * (statistics.stdev(tows) if len(tows) > 1 else 0.0)
     return out
 
 
-def _challenge(side: _Side, reference: _Side, split: Split) -> dict[str, float]:
-    out = metrics.challenge_score(side.forget_logits, reference.forget_logits, side.labels,
-                                  retain_acc=(_mean(side, "retain_acc"), _mean(reference, "retain_acc")),
-                                  test_acc=(_mean(side, "test_acc"), _mean(reference, "test_acc")))
-    return {"forget_quality": out["forget_quality"], "challenge_score": out["score"]}
+def _challenge(side: _Side, reference: _Side) -> dict[str, float]:
+    out = {"forget_quality": metrics.challenge_forget_quality(side.confidences, reference.confidences)["forget_quality"]}
+    if "retain_acc" in side.scores[0]:  # the final score needs the two accuracies (classifiers)
+        out["challenge_score"] = (out["forget_quality"] * _mean(side, "retain_acc") / _mean(reference, "retain_acc")
+                                  * _mean(side, "test_acc") / _mean(reference, "test_acc"))
+    return out
 
 
-def _ulira(side: _Side, reference: _Side, split: Split) -> dict[str, float]:
-    out = metrics.ulira(metrics.logit_confidence(side.forget_logits, side.labels),
-                        metrics.logit_confidence(reference.forget_logits, reference.labels))
+def _ulira(side: _Side, reference: _Side) -> dict[str, float]:
+    out = metrics.ulira(side.confidences, reference.confidences)
     return {"ulira_auc": 100 * out["auc"], "ulira_acc": 100 * out["accuracy"]}
 
 
-def _residual(models: list, retrained: list, split: Split) -> dict[str, float]:
-    """Probe / k-NN recovery and relearning steps (means over models), with the
-    retrained models' values as ``<key>_retrain``."""
-    from obliviate.residual import probe_recovery, relearn_attack
+class _ClassifierTrack:
+    """Classifier models: logit-scaled confidence, accuracies, probe / k-NN / relearning."""
 
-    def attacks(ms):
-        probes = [probe_recovery(m, split.forget, split.retain, seed=i) for i, m in enumerate(ms)]
-        relearn = [relearn_attack(m, split.forget, seed=i) for i, m in enumerate(ms)]
+    confidence_kind = "logit-scaled confidence: log p_y − log(1 − p_y)"
+
+    def __init__(self, plan: EvalPlan, store: Store):
+        self.plan, self.store, self.split = plan, store, plan.split
+
+    def original(self):
+        from obliviate.bench import cached_model
+
+        return cached_model(self.store, self.plan.task, "original", 0, self.split)[0]
+
+    def retrained(self, seed: int):
+        from obliviate.bench import cached_model
+
+        return cached_model(self.store, self.plan.task, "retrain", seed, self.split)[0]
+
+    def unlearn(self, original, method: str, seed: int):
+        from obliviate.classify.unlearn import unlearn_classifier
+
+        split = self.split
+        return unlearn_classifier(original, split.forget, split.retain, method, seed,
+                                  self.plan.hparams.get(method, {}), holdout=split.val)
+
+    def side(self, models: list) -> _Side:
+        split, confidences = self.split, []
+        for model in models:
+            logits, labels = predict(model, split.forget)
+            confidences.append(metrics.logit_confidence(logits.numpy(), labels.numpy()))
+        scores = [evaluate(m, split.forget, split.retain, split.test, forget_test=split.forget_test) for m in models]
+        return _Side(np.stack(confidences), scores)
+
+    def standard(self, side: _Side, reference: _Side) -> dict[str, float]:
+        """Mean and std over models of the standard scores, their gaps to the retrained
+        models' means, and tug-of-war against those means (percent)."""
+        out = _mean_std_gap(side, reference, metrics.GAP_KEYS)
+        ref = {k: _mean(reference, k) / 100 for k in ("forget_acc", "retain_acc", "test_acc")}
+        tows = [metrics.tug_of_war({k: s[k] / 100 for k in ref}, ref) for s in side.scores]
+        out["tow"] = 100 * statistics.fmean(tows)
+        out["tow_std"] = 100 * (statistics.stdev(tows) if len(tows) > 1 else 0.0)
+        return out
+
+    def residual(self, models: list) -> dict[str, float]:
+        """Probe / k-NN recovery and relearning steps, means over models."""
+        from obliviate.residual import probe_recovery, relearn_attack
+
+        split = self.split
+        probes = [probe_recovery(m, split.forget, split.retain, seed=i) for i, m in enumerate(models)]
+        relearn = [relearn_attack(m, split.forget, seed=i) for i, m in enumerate(models)]
         return {"probe_acc": 100 * statistics.fmean(p["probe_acc"] for p in probes),
                 "knn_acc": 100 * statistics.fmean(p["knn_acc"] for p in probes),
                 "relearn_steps": statistics.fmean(r["steps_to_recover"] for r in relearn)}
 
-    mine, theirs = attacks(models), attacks(retrained)
-    return mine | {f"{k}_retrain": v for k, v in theirs.items()}
+
+class _LMTrack:
+    """Language models: each forget answer's mean token log-likelihood plays the
+    classifier's confidence; answer probabilities are the standard scores; the
+    relearning attack (fine-tune on half the forget set) is the residual test."""
+
+    confidence_kind = "mean log-likelihood of each forget answer's tokens"
+
+    def __init__(self, plan: EvalPlan, store: Store):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        self.plan, self.store, self.split = plan, store, plan.split
+        self.tokenizer = plan.task.tokenizer
+
+    def original(self):
+        return self.plan.task.model_for(self.store, "original", 0)[0]
+
+    def retrained(self, seed: int):
+        return self.plan.task.model_for(self.store, "retrain", seed, self.plan.forget)[0]
+
+    def unlearn(self, original, method: str, seed: int):
+        import warnings
+
+        from obliviate.lm.unlearn import unlearn_lm
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # flags go into the table
+            return unlearn_lm(original, self.tokenizer, self.split.forget, self.split.retain, method, seed,
+                              self.plan.hparams.get(method, {}))
+
+    def side(self, models: list) -> _Side:
+        from obliviate.lm.evaluate import score
+        from obliviate.lm.metrics import answer_probability
+
+        confidences, scores = [], []
+        for model in models:
+            forget_nll = score(model, self.tokenizer, self.split.forget).avg_nll
+            confidences.append(-forget_nll)
+            scores.append({f"{name}_prob": 100 * float(answer_probability(
+                forget_nll if name == "forget" else score(model, self.tokenizer, qas).avg_nll).mean())
+                for name, qas in (("forget", None), ("retain", self.split.retain_eval),
+                                  ("general", self.split.general))})
+        return _Side(np.stack(confidences), scores)
+
+    def standard(self, side: _Side, reference: _Side) -> dict[str, float]:
+        """Mean and std over models of the answer probabilities (percent) and their gaps
+        to the retain-only models' means."""
+        return _mean_std_gap(side, reference, ("forget_prob", "retain_prob", "general_prob"))
+
+    def residual(self, models: list) -> dict[str, float]:
+        """The relearning attack's answer probability on the held-back forget half (percent)."""
+        from obliviate.lm.evaluate import relearn_attack
+
+        return {"relearn_prob": 100 * statistics.fmean(
+            relearn_attack(m, self.tokenizer, self.split, seed=i)["relearn_prob"] for i, m in enumerate(models))}
 
 
-COLUMNS = [  # (header, metric key, std key or None, digits)
+COLUMNS = [  # (header, metric key, std key or None, digits); only the measured ones are shown
     ("UA", "forget_acc", "forget_acc_std", 1), ("RA", "retain_acc", "retain_acc_std", 1),
     ("TA", "test_acc", "test_acc_std", 1), ("MIA-eff", "mia_efficacy", "mia_efficacy_std", 1),
-    ("ToW", "tow", "tow_std", 1), ("F", "forget_quality", None, 3), ("score", "challenge_score", None, 3),
-    ("U-LiRA AUC", "ulira_auc", None, 1), ("probe", "probe_acc", None, 1), ("k-NN", "knn_acc", None, 1),
-    ("relearn steps", "relearn_steps", None, 1),
+    ("ToW", "tow", "tow_std", 1),
+    ("forget prob", "forget_prob", "forget_prob_std", 1), ("retain prob", "retain_prob", "retain_prob_std", 1),
+    ("general prob", "general_prob", "general_prob_std", 1),
+    ("F", "forget_quality", None, 3), ("score", "challenge_score", None, 3), ("U-LiRA AUC", "ulira_auc", None, 1),
+    ("probe", "probe_acc", None, 1), ("k-NN", "knn_acc", None, 1), ("relearn steps", "relearn_steps", None, 1),
+    ("relearn prob", "relearn_prob", None, 1),
 ]
 
 

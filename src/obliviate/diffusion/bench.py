@@ -9,7 +9,6 @@ the methods' own."""
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ class DiffusionBenchPlan:
     seeds: list[int]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # row name → method, for variants
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
 
 def plan_diffusion(task: str, forget: str, methods: list[str], seeds: list[int],
@@ -51,7 +51,7 @@ def plan_diffusion(task: str, forget: str, methods: list[str], seeds: list[int],
 
 
 def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = True, console=None) -> list[dict]:
-    from obliviate.bench import _with_bar
+    from obliviate.bench import _with_bar, record
     from obliviate.diffusion.unlearn import unlearn_diffusion
 
     task = plan.task
@@ -94,7 +94,7 @@ def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = 
                 row["avg_gap"] = scores["avg_gap"]
                 row["eval"] = scores["settings"]
                 rows.append(row)
-    store.record_runs(uuid.uuid4().hex, rows)
+    record(store, rows, plan.tuned)
     return rows
 
 

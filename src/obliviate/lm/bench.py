@@ -3,7 +3,6 @@ retain-only model, with TOFU / MUSE metrics."""
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ class LMBenchPlan:
     methods: list[str]
     seeds: list[int]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
 
 def plan_lm(task: str, forget: str, methods: list[str], seeds: list[int],
@@ -81,7 +81,9 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
                 row.update(hparams=result.hparams, flags=result.flags)
             row["metrics"] = public(scores) | {"seconds": seconds}
             rows.append(row)
-    store.record_runs(uuid.uuid4().hex, rows)
+    from obliviate.bench import record
+
+    record(store, rows, plan.tuned)
     return rows
 
 
