@@ -1,11 +1,12 @@
-"""Regenerate the rigorous-evaluation section of docs/benchmarks.md.
+"""Regenerate the rigorous-evaluation sections of docs/benchmarks.md.
 
-    .venv/bin/python bench/eval_benchmarks.py [--home DIR] [--models 16]
+    .venv/bin/python bench/eval_benchmarks.py [--task digits|tofu-mini] [--home DIR] [--models N]
 
-Runs `obliviate eval --task digits --forget class:3 --methods retrain,ft,rl,salun,scrub,ssd
---suite full` in a fresh data directory (every model trained and timed in this run),
+Runs `obliviate eval ... --suite full` (digits class:3 with N = 16 models per side,
+or tofu-mini forget05 with N = 8: a retain-only language model takes ~90 s to
+train) in a fresh data directory, so every model is trained and timed in this run;
 saves the rows under bench/results/, writes the HTML report next to them and
-rewrites the section between the markers.
+rewrites the task's section between its markers.
 """
 
 from __future__ import annotations
@@ -25,33 +26,43 @@ from obliviate.core.store import Store, write_text_atomic
 from obliviate.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = "retrain,ft,rl,salun,scrub,ssd"
-START, END = "<!-- eval-tables:start -->", "<!-- eval-tables:end -->"
+CONFIGS = {  # task: (forget, methods, default N, docs marker)
+    "digits": ("class:3", "retrain,ft,rl,salun,scrub,ssd", 16, "eval-tables"),
+    "tofu-mini": ("forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "lm-eval-tables"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--task", choices=sorted(CONFIGS), default="digits")
     parser.add_argument("--home", help="data directory (default: a fresh temporary one)")
-    parser.add_argument("--models", type=int, default=16)
+    parser.add_argument("--models", type=int, help="models per side (default: 16 for digits, 8 for tofu-mini)")
     args = parser.parse_args()
+    forget, methods, default_n, marker = CONFIGS[args.task]
+    n = args.models or default_n
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="obliviate-eval-bench-"))
     start = time.perf_counter()
-    plan = suite.plan_eval("digits", "class:3", METHODS.split(","), "full", args.models)
-    rows = suite.run_eval(plan, Store(home))
+    plan = suite.plan_eval(args.task, forget, methods.split(","), "full", n)
+    rows = suite.run_eval(plan, Store(home), progress=lambda text: print(f"[{time.perf_counter() - start:6.0f} s] {text}",
+                                                                         flush=True))
     wall = time.perf_counter() - start
+    stem = f"eval_{args.task}_{forget.replace(':', '_')}"
     results = ROOT / "bench" / "results"
-    write_text_atomic(results / "eval_digits_class_3.json", json.dumps(rows, indent=1, sort_keys=True) + "\n")
-    write_report(rows, str(results / "eval_digits_class_3.html"), "digits class:3, full evaluation suite")
+    write_text_atomic(results / f"{stem}.json", json.dumps(rows, indent=1, sort_keys=True) + "\n")
+    write_report(rows, str(results / f"{stem}.html"), f"{args.task} {forget}, full evaluation suite")
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
-    command = (f"obliviate eval --task digits --forget class:3 --methods {METHODS} --suite full "
-               f"--models {args.models} --json out.json")
-    text = (f"{START}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
-            f"Wall time from an empty store: {wall:.0f} s ({2 * args.models} retrained models and "
-            f"{args.models} unlearning runs per method included). Report: "
-            f"[bench/results/eval_digits_class_3.html](../bench/results/eval_digits_class_3.html).\n{END}")
+    command = f"obliviate eval --task {args.task} --forget {forget} --methods {methods} --suite full --models {n} --json out.json"
+    start_mark, end_mark = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    text = (f"{start_mark}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
+            f"Wall time from an empty store: {wall:.0f} s ({2 * n} retrained models and "
+            f"{n} unlearning runs per method included). Report: "
+            f"[bench/results/{stem}.html](../bench/results/{stem}.html).\n{end_mark}")
     doc = ROOT / "docs" / "benchmarks.md"
-    write_text_atomic(doc, re.sub(re.escape(START) + ".*" + re.escape(END), lambda _: text, doc.read_text(), flags=re.S))
-    print(f"eval digits class:3: {wall:.0f} s")
+    old = doc.read_text()
+    if start_mark not in old:
+        raise SystemExit(f"docs/benchmarks.md has no {start_mark} section")
+    write_text_atomic(doc, re.sub(re.escape(start_mark) + ".*" + re.escape(end_mark), lambda _: text, old, flags=re.S))
+    print(f"eval {args.task} {forget}: {wall:.0f} s")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ RESULTS = Path(__file__).parent.parent / "bench" / "results"
 
 @pytest.mark.parametrize("name,labels", [
     ("tofu-mini_forget05.json", ("model utility", "−log10 forget quality")),
-    ("digits-canvas_object_3.json", ("IRA: other digits drawn correctly", "Avg. Gap to retrain")),
+    ("digits-canvas_object_3.json", ("IRA (%): other digits drawn right", "Avg. Gap to retrain")),
 ])
 def test_language_model_and_diffusion_rows_get_their_own_plots(name, labels):
     """The committed benchmark results of the other tracks: each gets its own trade-off

@@ -53,14 +53,15 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _points(ax, rows: list[dict], x_of, y_of, skip: tuple[str, ...] = ()) -> None:
-    """One point per method at the mean (error bars: std over seeds); retrain as a star."""
-    for method, group in _by_method(rows).items():
+    """One point per method at the mean (error bars: std over seeds); retrain as a star.
+    A method keeps its colour in every plot of the report."""
+    for i, (method, group) in enumerate(_by_method(rows).items()):
         if method in skip:
             continue
         x, y = _mean_std([x_of(r) for r in group]), _mean_std([y_of(r) for r in group])
         star = method == "retrain"
         ax.errorbar(x[0], y[0], xerr=x[1], yerr=y[1], marker="*" if star else "o", markersize=15 if star else 6,
-                    color="black" if star else None, zorder=3 if star else 2, linestyle="none", capsize=2)
+                    color="black" if star else f"C{i % 10}", zorder=3 if star else 2, linestyle="none", capsize=2)
         ax.annotate(method, (x[0], y[0]), textcoords="offset points", xytext=(5, 4), fontsize=8)
 
 
@@ -79,7 +80,7 @@ TRADEOFF_AXES = [  # per track, the first pair present in the rows: (x key, y ke
     ("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),
     ("forget_prob", "model_utility", "forget answer probability", "model utility (TOFU)"),
     ("forget_prob", "retain_prob", "forget answer probability (%)", "retain answer probability (%)"),
-    ("ua", "ira", "UA: erased-target images not judged the target (%)", "IRA: other digits drawn correctly (%)"),
+    ("ua", "ira", "UA (%): target images not judged the target", "IRA (%): other digits drawn right"),
 ]
 
 
@@ -95,7 +96,7 @@ def tradeoff_plot(rows: list[dict]) -> str:
     x_key, y_key, x_label, y_label = tradeoff_axes(rows[0]["metrics"])
     fig, ax = _figure()
     _points(ax, rows, lambda r: r["metrics"][x_key], lambda r: r["metrics"][y_key])
-    return _finish(fig, ax, f"{x_label}  — target: the retrained model (★)", y_label, "Forgetting vs utility")
+    return _finish(fig, ax, x_label, y_label, "Forgetting vs utility (★ = retrained, the target)")
 
 
 def _distance_to_retrain(row: dict) -> float:
@@ -211,8 +212,8 @@ def _plots(rows: list[dict], is_eval: bool) -> list[tuple[str, str, str]]:
     metrics = rows[0]["metrics"]
     axes = tradeoff_axes(metrics)
     if axes:
-        plots.append(("tradeoff", f"{axes[2]} vs {axes[3]} per method (mean ± std); the star is the retrained "
-                      "model, the target.", tradeoff_plot(rows)))
+        plots.append(("tradeoff", f"Forgetting ({axes[0]}) vs utility ({axes[1]}) per method, mean ± std; the "
+                      "star is the retrained model, the target.", tradeoff_plot(rows)))
     if not is_eval and ("avg_gap" in rows[0] or "log10_forget_quality" in metrics):
         plots.append(("time-vs-gap", "Wall time of the unlearning call against the distance to retraining.",
                       time_gap_plot(rows)))
