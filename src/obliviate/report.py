@@ -52,13 +52,17 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _points(ax, rows: list[dict], x_of, y_of, skip: tuple[str, ...] = ()) -> None:
-    """One point per method at the mean (error bars: std over seeds); retrain as a star.
-    A method keeps its colour in every plot of the report."""
+def _points(ax, rows: list[dict], x_of, y_of, skip: tuple[str, ...] = (), x_std=None, y_std=None) -> None:
+    """One point per method at the mean (error bars: std over seeds, or over the N
+    models of an eval row via ``x_std``/``y_std``); retrain as a star. A method keeps
+    its colour in every plot of the report."""
     for i, (method, group) in enumerate(_by_method(rows).items()):
         if method in skip:
             continue
         x, y = _mean_std([x_of(r) for r in group]), _mean_std([y_of(r) for r in group])
+        if len(group) == 1:
+            x = (x[0], (x_std(group[0]) if x_std else None) or 0.0)
+            y = (y[0], (y_std(group[0]) if y_std else None) or 0.0)
         star = method == "retrain"
         ax.errorbar(x[0], y[0], xerr=x[1], yerr=y[1], marker="*" if star else "o", markersize=15 if star else 6,
                     color="black" if star else f"C{i % 10}", zorder=3 if star else 2, linestyle="none", capsize=2)
@@ -95,7 +99,8 @@ def tradeoff_plot(rows: list[dict]) -> str:
     retrained model is the target (star). Axes from :data:`TRADEOFF_AXES`."""
     x_key, y_key, x_label, y_label = tradeoff_axes(rows[0]["metrics"])
     fig, ax = _figure()
-    _points(ax, rows, lambda r: r["metrics"][x_key], lambda r: r["metrics"][y_key])
+    _points(ax, rows, lambda r: r["metrics"][x_key], lambda r: r["metrics"][y_key],
+            x_std=lambda r: r["metrics"].get(f"{x_key}_std"), y_std=lambda r: r["metrics"].get(f"{y_key}_std"))
     return _finish(fig, ax, x_label, y_label, "Forgetting vs utility (★ = retrained, the target)")
 
 
@@ -122,10 +127,13 @@ def challenge_plot(rows: list[dict]) -> str:
     fig, ax = _figure()
     methods = [r["method"] for r in rows]
     f = [r["metrics"]["forget_quality"] for r in rows]
-    s = [r["metrics"].get("challenge_score", 0.0) for r in rows]
     xs = range(len(methods))
-    ax.bar([x - 0.2 for x in xs], f, width=0.4, label="forget quality F")
-    ax.bar([x + 0.2 for x in xs], s, width=0.4, label="score = F·RA/RA_r·TA/TA_r")
+    if all("challenge_score" in r["metrics"] for r in rows):
+        ax.bar([x - 0.2 for x in xs], f, width=0.4, label="forget quality F")
+        ax.bar([x + 0.2 for x in xs], [r["metrics"]["challenge_score"] for r in rows], width=0.4,
+               label="score = F·RA/RA_r·TA/TA_r")
+    else:  # language models: F only (the final score is defined from classifier accuracies)
+        ax.bar(list(xs), f, width=0.5, label="forget quality F")
     ax.set_xticks(list(xs), methods, rotation=20)
     ax.legend(fontsize=8)
     return _finish(fig, ax, "", "higher is better (retrain row = best possible at this N)",
@@ -196,7 +204,8 @@ def build_report(rows: list[dict], title: str = "obliviate report") -> str:
              f"<code>{html.escape(forget)}</code>; {len(rows)} result rows. Every number is measured against "
              f"the model retrained without the forget set.</p>",
              "<h2>Results</h2>", _table(header, body)]
-    flags = [f"{r['method']} (seed {r.get('seed', '-')}): {', '.join(r['flags'])}" for r in rows if r.get("flags")]
+    where = lambda r: f"seed {r['seed']}" if "seed" in r else f"in some of its {r['n_models']} models"  # noqa: E731
+    flags = [f"{r['method']} ({where(r)}): {', '.join(r['flags'])}" for r in rows if r.get("flags")]
     if flags:
         parts.append("<p class='flag'>Warnings: " + html.escape("; ".join(flags)) + "</p>")
     parts.append(_provenance(rows))
