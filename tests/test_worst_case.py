@@ -37,29 +37,3 @@ def test_bad_worst_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         get_task("digits").split(spec)
 
-
-def test_a_method_specific_worst_case_set_is_where_that_method_falls_furthest_behind_retraining(splits):
-    """worst:FRAC:METHOD ranks the pool by the residue METHOD leaves: after METHOD
-    unlearns that set, its forget accuracy is further above the retrained model's than
-    after unlearning a random set of the same size."""
-    from obliviate.classify.unlearn import unlearn_classifier
-
-    task, _, random_ = splits
-    targeted = task.split("worst:0.05:ga")
-    assert len(targeted.forget_ids) == len(random_.forget_ids)
-    assert torch.equal(task.split("worst:0.05:ga").forget_ids, targeted.forget_ids)
-    original, _ = train_from_scratch(task, task.train, seed=0)
-
-    def residue(split):
-        unlearned = unlearn_classifier(original, split.forget, split.retain, "ga", 1, {}, holdout=split.val).model
-        retrained, _ = train_from_scratch(task, split.retain, seed=1)
-        return accuracy(unlearned, split.forget) - accuracy(retrained, split.forget)
-
-    assert residue(targeted) > residue(random_) + 0.1
-
-
-@pytest.mark.parametrize("spec,message", [("worst:0.05:gaa", "did you mean 'ga'"),
-                                          ("worst:0.05:retrain", "retraining is the reference")])
-def test_bad_method_specific_specs(spec, message):
-    with pytest.raises(ValueError, match=message):
-        get_task("mnist1d").split(spec)

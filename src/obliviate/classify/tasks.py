@@ -8,9 +8,7 @@ of the training split:
 - ``random:FRAC``  a random FRAC of the training examples (same set for every seed);
 - ``ids:PATH``     the training-split indices listed in PATH, one per line;
 - ``worst:FRAC``   the FRAC most memorised training examples, a proxy for the
-                   worst-case forget set (see ``classify/worstcase.py``);
-- ``worst:FRAC:METHOD``  the FRAC examples METHOD forgets least well compared
-                   with retraining (the same file).
+                   worst-case forget set (see ``classify/worstcase.py``).
 
 For class forgetting the test and validation sets are split in two: the other
 classes (``test``/``val``, where TA is measured) and the forgotten class
@@ -52,14 +50,6 @@ class ForgetSpec:
                 return ForgetSpec("class", int(value), text)
             except ValueError:
                 raise ValueError(f"bad forget spec {text!r}: class must be an integer") from None
-        method = None
-        if kind == "worst" and ":" in value:
-            value, _, method = value.partition(":")
-            from obliviate.core.registry import get_method
-
-            get_method(method, "classifier")  # unknown names fail here, with a suggestion
-            if method == "retrain":
-                raise ValueError(f"bad forget spec {text!r}: retraining is the reference, not a method to attack")
         if kind in ("random", "worst"):
             try:
                 frac = float(value)
@@ -67,7 +57,7 @@ class ForgetSpec:
                 raise ValueError(f"bad forget spec {text!r}: FRAC must be a number") from None
             if not 0 < frac < (0.5 if kind == "worst" else 1):
                 raise ValueError(f"bad forget spec {text!r}: FRAC must be in (0, {0.5 if kind == 'worst' else 1})")
-            return ForgetSpec(kind, (frac, method) if kind == "worst" else frac, text)
+            return ForgetSpec(kind, frac, text)
         if kind == "ids":
             return ForgetSpec("ids", value, text)
         raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC, worst:FRAC "
@@ -155,7 +145,7 @@ class ClassifierTask:
         elif spec.kind == "worst":
             from obliviate.classify.worstcase import worst_case_ids
 
-            ids = worst_case_ids(self.name, *spec.value)
+            ids = worst_case_ids(self.name, spec.value)
         else:
             ids = read_ids(spec.value, n)
         if len(ids) == 0:
