@@ -25,7 +25,7 @@ def test_eval_table_lists_every_metric(eval_rows):
     from obliviate.suite import table_cells
 
     header, body = table_cells(list(eval_rows.values()))
-    for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "probe", "k-NN", "relearn steps"):
+    for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "U-LiRA acc", "probe", "k-NN", "relearn steps"):
         assert column in header
     assert body[1][0] == "ssd" and "(" in body[1][header.index("probe")]
 

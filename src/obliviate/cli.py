@@ -172,7 +172,7 @@ def _eval(args) -> int:
         rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
                                            f"N = {plan.n_models} models per side · percent"))
-    common = ("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC: "
+    common = ("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / acc: "
               "50 = cannot tell unlearned from retrained. ")
     if plan.task.name in bench.LM_TASK_NAMES:
         console.print(common + "Per-example confidence: each forget answer's mean token log-likelihood. forget / "

@@ -288,6 +288,7 @@ COLUMNS = [  # (header, metric key, std key or None, digits); only the measured 
     ("forget prob", "forget_prob", "forget_prob_std", 1), ("retain prob", "retain_prob", "retain_prob_std", 1),
     ("general prob", "general_prob", "general_prob_std", 1),
     ("F", "forget_quality", None, 3), ("score", "challenge_score", None, 3), ("U-LiRA AUC", "ulira_auc", None, 1),
+    ("U-LiRA acc", "ulira_acc", None, 1),
     ("probe", "probe_acc", None, 1), ("k-NN", "knn_acc", None, 1), ("relearn steps", "relearn_steps", None, 1),
     ("relearn prob", "relearn_prob", None, 1),
 ]
