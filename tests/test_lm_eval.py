@@ -58,3 +58,24 @@ def test_lm_eval_requests_are_validated():
         plan_eval("tofu-mini", "forget05", ["npoo"], "privacy")
     plan = plan_eval("tofu-mini", "forget05", ["retrain", "npo"], "privacy", n_models=4)
     assert plan.forget == "forget05" and plan.n_models == 4
+
+
+def test_cli_eval_on_a_language_model_task(tiny, lm_rows, monkeypatch, capsys, tmp_path):
+    """`obliviate eval --task tofu-mini` end to end (the tiny task stands in for the
+    built-in one; its retain-only models are cached by the fixture above)."""
+    import json
+
+    from obliviate.cli import main
+    from obliviate.lm import task as lm_task
+
+    task, store, *_ = tiny
+    monkeypatch.setitem(lm_task.LM_TASKS, "tofu-mini", task)
+    out = tmp_path / "rows.json"
+    assert main(["--home", str(store.root), "eval", "--task", "tofu-mini", "--forget", "forget10", "--methods",
+                 "retrain,npo", "--suite", "privacy", "--models", "4", "--set", "npo.epochs=5",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mean token log-likelihood" in printed and "U-LiRA AUC" in printed
+    rows = {r["method"]: r for r in json.loads(out.read_text())}
+    assert rows["retrain"]["metrics"]["forget_quality"] == lm_rows["retrain"]["metrics"]["forget_quality"]
+    assert set(rows["npo"]["metrics"]) == {"seconds", "forget_quality", "ulira_auc", "ulira_acc"}
