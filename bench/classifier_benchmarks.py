@@ -12,23 +12,18 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from docs_section import machine, rewrite_section, save_rows  # bench/docs_section.py
 
 from obliviate import bench
-from obliviate.core.store import Store, write_text_atomic
+from obliviate.core.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = [("digits", "class:3"), ("mnist1d", "random:0.1"), ("mnist1d", "class:3")]
 METHODS = ("retrain,ft,ga,neggrad_plus,rl,salun,l1_sparse,ssd,lfssd,scrub,bad_teacher,fisher,iu,"
            "boundary_shrink,boundary_expand,unsir,duck")
-START, END = "<!-- classifier-tables:start -->", "<!-- classifier-tables:end -->"
 
 
 def main() -> None:
@@ -47,7 +42,7 @@ def main() -> None:
         rows = bench.run(plan, store, show_progress=False)
         wall = time.perf_counter() - start
         name = f"{task}_{forget.replace(':', '_')}"
-        write_text_atomic(ROOT / "bench" / "results" / f"{name}.json", json.dumps(rows, indent=1, sort_keys=True) + "\n")
+        save_rows(name, rows)
         retrain_s = bench.summarize([r for r in rows if r["method"] == "retrain"])[0]["stats"]["seconds"][0]
         speed = ", ".join(
             f"{s['method']} {retrain_s / s['stats']['seconds'][0]:.1f}x"
@@ -59,11 +54,7 @@ def main() -> None:
             f"Wall time of the whole command: {wall:.0f} s (training the original and retrained "
             f"models included). Speed-up over retraining (retrain's seconds / method's): {speed}.\n")
         print(f"{task} {forget}: {wall:.0f} s")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
-    text = f"{START}\n_Measured on {machine}._\n\n" + "\n".join(sections) + f"{END}"
-    doc = ROOT / "docs" / "benchmarks.md"
-    old = doc.read_text()
-    write_text_atomic(doc, re.sub(re.escape(START) + ".*" + re.escape(END), lambda _: text, old, flags=re.S))
+    rewrite_section("classifier-tables", f"_Measured on {machine()}._\n\n" + "\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -14,23 +14,18 @@ JSON rows go to bench/results/; the section between the markers is rewritten.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from docs_section import machine, rewrite_section, save_rows  # bench/docs_section.py
 
 from obliviate import bench
-from obliviate.core.store import Store, write_text_atomic
+from obliviate.core.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
 METHODS = "original,retrain,esd,uce,ca,salun"
 VARIANTS = {"esd-u": ("esd", {"parameter_set": "u"}), "salun-nomask": ("salun", {"keep": 1.0}),
             "ga_retain": ("ga_retain", {})}
-START, END = "<!-- diffusion-tables:start -->", "<!-- diffusion-tables:end -->"
 
 
 def main() -> None:
@@ -58,13 +53,11 @@ def main() -> None:
                            key=lambda r: (compared.index(r["method"]), r["seed"]))
     name = args.forget.replace(":", "_")
     for suffix, data in (("", rows), ("_ablation", ablation_rows)):
-        path = ROOT / "bench" / "results" / f"digits-canvas_{name}{suffix}.json"
-        write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+        save_rows(f"digits-canvas_{name}{suffix}", data)
     command = (f"obliviate bench --task digits-canvas --forget {args.forget} --methods {METHODS} "
                f"--seeds 0,1,2 --json out.json")
     settings = rows[0]["eval"]
-    text = (f"{START}\n_Measured on {machine}. Sampling: DDIM {settings['steps']} steps, guidance "
+    text = (f"_Measured on {machine()}. Sampling: DDIM {settings['steps']} steps, guidance "
             f"{settings['guidance']}, noise seed {settings['seed']}, {settings['target_samples']} images per "
             f"target prompt and {settings['retain_samples']} per other prompt; the attack optimises the prompt "
             f"embedding for {settings['attack_steps']} steps on {settings['attack_prompts']} target prompts._\n\n"
@@ -74,9 +67,8 @@ def main() -> None:
             f"Ablations on the same cached models (`bench/diffusion_benchmarks.py`; esd-u = `esd` with "
             f"`parameter_set=u`, salun-nomask = `salun` with `keep=1`; the other rows repeat the table above), "
             f"{ablation_wall:.0f} s:\n\n"
-            f"{bench.markdown_table(ablation_rows)}\n{END}")
-    doc = ROOT / "docs" / "benchmarks.md"
-    write_text_atomic(doc, re.sub(re.escape(START) + ".*" + re.escape(END), lambda _: text, doc.read_text(), flags=re.S))
+            f"{bench.markdown_table(ablation_rows)}")
+    rewrite_section("diffusion-tables", text)
     print(f"digits-canvas {args.forget}: {wall:.0f} s, ablations {ablation_wall:.0f} s")
 
 

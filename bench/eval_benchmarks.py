@@ -12,20 +12,16 @@ rewrites the task's section between its markers.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from docs_section import RESULTS, machine, rewrite_section, save_rows  # bench/docs_section.py
 
 from obliviate import bench, suite
-from obliviate.core.store import Store, write_text_atomic
+from obliviate.core.store import Store
 from obliviate.report import write_report
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {  # task: (forget, methods, default N, docs marker)
     "digits": ("class:3", "retrain,ft,rl,salun,scrub,ssd", 16, "eval-tables"),
     "tofu-mini": ("forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "lm-eval-tables"),
@@ -47,21 +43,14 @@ def main() -> None:
                                                                          flush=True))
     wall = time.perf_counter() - start
     stem = f"eval_{args.task}_{forget.replace(':', '_')}"
-    results = ROOT / "bench" / "results"
-    write_text_atomic(results / f"{stem}.json", json.dumps(rows, indent=1, sort_keys=True) + "\n")
-    write_report(rows, str(results / f"{stem}.html"), f"{args.task} {forget}, full evaluation suite")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    save_rows(stem, rows)
+    write_report(rows, str(RESULTS / f"{stem}.html"), f"{args.task} {forget}, full evaluation suite")
     command = f"obliviate eval --task {args.task} --forget {forget} --methods {methods} --suite full --models {n} --json out.json"
-    start_mark, end_mark = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    text = (f"{start_mark}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
+    text = (f"_Measured on {machine()}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
             f"Wall time from an empty store: {wall:.0f} s ({2 * n} retrained models and "
             f"{n} unlearning runs per method included). Report: "
-            f"[bench/results/{stem}.html](../bench/results/{stem}.html).\n{end_mark}")
-    doc = ROOT / "docs" / "benchmarks.md"
-    old = doc.read_text()
-    if start_mark not in old:
-        raise SystemExit(f"docs/benchmarks.md has no {start_mark} section")
-    write_text_atomic(doc, re.sub(re.escape(start_mark) + ".*" + re.escape(end_mark), lambda _: text, old, flags=re.S))
+            f"[bench/results/{stem}.html](../bench/results/{stem}.html).")
+    rewrite_section(marker, text)
     print(f"eval {args.task} {forget}: {wall:.0f} s")
 
 

@@ -10,21 +10,16 @@ rows under bench/results/ and rewrites the section between the markers.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from docs_section import machine, rewrite_section, save_rows  # bench/docs_section.py
 
 from obliviate import bench
-from obliviate.core.store import Store, write_text_atomic
+from obliviate.core.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
 METHODS = "original,retrain,ga,grad_diff,npo,simnpo,rmu"
-START, END = "<!-- lm-tables:start -->", "<!-- lm-tables:end -->"
 
 
 def main() -> None:
@@ -36,14 +31,12 @@ def main() -> None:
     plan = bench.plan("tofu-mini", "forget05", METHODS.split(","), [0])
     rows = bench.run(plan, Store(home), show_progress=False)
     wall = time.perf_counter() - start
-    write_text_atomic(ROOT / "bench" / "results" / "tofu-mini_forget05.json", json.dumps(rows, indent=1, sort_keys=True) + "\n")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    save_rows("tofu-mini_forget05", rows)
     command = f"obliviate bench --task tofu-mini --forget forget05 --methods {METHODS} --seeds 0 --json out.json"
-    text = (f"{START}\n_Measured on {machine}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
+    text = (f"_Measured on {machine()}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
             f"Wall time of the whole command from an empty store: {wall:.0f} s (training the original and the "
-            f"retain-only model included).\n{END}")
-    doc = ROOT / "docs" / "benchmarks.md"
-    write_text_atomic(doc, re.sub(re.escape(START) + ".*" + re.escape(END), lambda _: text, doc.read_text(), flags=re.S))
+            f"retain-only model included).")
+    rewrite_section("lm-tables", text)
     print(f"tofu-mini forget05: {wall:.0f} s")
 
 

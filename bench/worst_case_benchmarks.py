@@ -12,22 +12,17 @@ the retrained model (UA gap and Avg. Gap, mean ± std over seeds).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import re
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from docs_section import machine, rewrite_section, save_rows  # bench/docs_section.py
 
 from obliviate import bench
-from obliviate.core.store import Store, write_text_atomic
+from obliviate.core.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
 TASK, SPECS = "mnist1d", ("random:0.05", "worst:0.05")
 METHODS = "retrain,ft,ga,neggrad_plus,rl,salun,l1_sparse,ssd,scrub"
-START, END = "<!-- worst-case-tables:start -->", "<!-- worst-case-tables:end -->"
 
 
 def main() -> None:
@@ -41,8 +36,7 @@ def main() -> None:
     summaries = {}
     for spec in SPECS:
         rows = bench.run(bench.plan(TASK, spec, METHODS.split(","), seeds), store, show_progress=False)
-        write_text_atomic(ROOT / "bench" / "results" / f"{TASK}_{spec.replace(':', '_')}.json",
-                          json.dumps(rows, indent=1, sort_keys=True) + "\n")
+        save_rows(f"{TASK}_{spec.replace(':', '_')}", rows)
         summaries[spec] = {s["method"]: s for s in bench.summarize(rows)}
     wall = time.perf_counter() - start
 
@@ -61,17 +55,12 @@ def main() -> None:
         ua = [f"{100 - summaries[s][method]['stats']['forget_acc'][0]:.1f}" for s in SPECS]
         lines.append(f"| {method} | {ua[0]} | {ua[1]} | {ua_gap(SPECS[0], method)} | {ua_gap(SPECS[1], method)} | "
                      f"{cell(SPECS[0], method, 'avg_gap')} | {cell(SPECS[1], method, 'avg_gap')} |")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
     commands = "\n".join(f"obliviate bench --task {TASK} --forget {spec} --methods {METHODS} --seeds {args.seeds}"
                          for spec in SPECS)
-    text = (f"{START}\n_Measured on {machine}._\n\n```\n{commands}\n```\n\n" + "\n".join(lines) +
+    text = (f"_Measured on {machine()}._\n\n```\n{commands}\n```\n\n" + "\n".join(lines) +
             f"\n\nWall time of both commands from an empty store: {wall:.0f} s (the worst-case selection's two "
-            f"trainings included). Full tables: bench/results/{TASK}_random_0.05.json, {TASK}_worst_0.05.json.\n{END}")
-    doc = ROOT / "docs" / "benchmarks.md"
-    old = doc.read_text()
-    if START not in old:
-        raise SystemExit(f"docs/benchmarks.md has no {START} section")
-    write_text_atomic(doc, re.sub(re.escape(START) + ".*" + re.escape(END), lambda _: text, old, flags=re.S))
+            f"trainings included). Full tables: bench/results/{TASK}_random_0.05.json, {TASK}_worst_0.05.json.")
+    rewrite_section("worst-case-tables", text)
     print(f"worst-case comparison: {wall:.0f} s")
 
 
