@@ -178,8 +178,15 @@ def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, 
         raise ValueError(f"logits must both have shape (models, examples, classes), got {u.shape} and {r.shape}")
     out = challenge_forget_quality(logit_confidence(u, labels), logit_confidence(r, labels), delta)
     if retain_acc is not None and test_acc is not None:
-        out["score"] = out["forget_quality"] * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
+        out["score"] = challenge_final_score(out["forget_quality"], retain_acc, test_acc)
     return out
+
+
+def challenge_final_score(forget_quality: float, retain_acc: tuple[float, float],
+                          test_acc: tuple[float, float]) -> float:
+    """The challenge's final score F · RA_u/RA_r · TA_u/TA_r from forget quality and the
+    (unlearned, retrained) mean accuracies, any unit; higher is better."""
+    return forget_quality * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
 
 
 def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float = 1e-5) -> dict:

@@ -161,8 +161,9 @@ def _mean_std_gap(side: _Side, reference: _Side, keys) -> dict[str, float]:
 def _challenge(side: _Side, reference: _Side) -> dict[str, float]:
     out = {"forget_quality": metrics.challenge_forget_quality(side.confidences, reference.confidences)["forget_quality"]}
     if "retain_acc" in side.scores[0]:  # the final score needs the two accuracies (classifiers)
-        out["challenge_score"] = (out["forget_quality"] * _mean(side, "retain_acc") / _mean(reference, "retain_acc")
-                                  * _mean(side, "test_acc") / _mean(reference, "test_acc"))
+        out["challenge_score"] = metrics.challenge_final_score(
+            out["forget_quality"], (_mean(side, "retain_acc"), _mean(reference, "retain_acc")),
+            (_mean(side, "test_acc"), _mean(reference, "test_acc")))
     return out
 
 
