@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from obliviate.bench import train_from_scratch
+from obliviate.classify.training import train_from_scratch
 from obliviate.classify.tasks import get_task
 
 torch.set_num_threads(2)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 import obliviate
-from obliviate.bench import train_from_scratch
+from obliviate.classify.training import train_from_scratch
 from obliviate.classify.tasks import get_task
 from obliviate.metrics import accuracy
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from obliviate.classify.models import find_head
-from obliviate.residual import probe_recovery, relearn_attack
+from obliviate.classify.residual import probe_recovery, relearn_attack
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_eval_table_lists_every_metric(eval_rows):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("digits-canvas", "object:3", ["esd"], "full"), "classifier tasks .* and the language-model tasks"),
+    (("digits-canvas", "object:3", ["esd"], "full"), "obliviate eval does not run on the diffusion track"),
     (("digits", "class:3", ["ssd"], "everything"), "unknown suite 'everything'"),
     (("digits", "class:3", ["sdd"], "full"), "did you mean 'ssd'"),
 ])

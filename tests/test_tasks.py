@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from obliviate.bench import train_from_scratch
+from obliviate.classify.training import train_from_scratch
 from obliviate.classify.tasks import ForgetSpec, get_task
 from obliviate.metrics import accuracy
 

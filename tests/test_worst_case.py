@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from obliviate.bench import train_from_scratch
+from obliviate.classify.training import train_from_scratch
 from obliviate.classify.tasks import get_task
 from obliviate.metrics import accuracy
 
@@ -15,11 +15,11 @@ def splits():
 
 
 def test_worst_case_set_is_deterministic_and_sized(splits):
-    from obliviate.classify.worstcase import worst_case_ids
+    from obliviate.classify import worstcase
 
     task, worst, random_ = splits
     assert len(worst.forget_ids) == len(random_.forget_ids)
-    worst_case_ids.cache_clear()
+    worstcase._CACHE.clear()
     assert torch.equal(task.split("worst:0.05").forget_ids, worst.forget_ids)
 
 

@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                            description=f"Example: {EXAMPLE} --json out.json")
     bench.add_argument("--task", required=True, help="built-in task (see `obliviate tasks`)")
     bench.add_argument("--forget", required=True,
-                       help="forget spec: class:K, random:FRAC or ids:PATH (tofu-mini: forget01, forget05, forget10; "
-                            "digits-canvas: object:K or style:NAME)")
+                       help="forget spec of the task, e.g. class:K, random:FRAC, ids:PATH (each task's specs: "
+                            "`obliviate tasks`)")
     bench.add_argument("--methods", required=True, help="comma-separated method names (see `obliviate methods`)")
     bench.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     bench.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} of hyperparameters')
     bench.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
     bench.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    _device_option(bench)
     bench.set_defaults(run=_bench)
 
     ev = sub.add_parser("eval", help="rigorous evaluation: N unlearned vs N retrained models per method",
@@ -53,15 +54,15 @@ def _parser() -> argparse.ArgumentParser:
                                     "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json;  "
                                     "obliviate eval --task tofu-mini --forget forget05 --methods retrain,npo "
                                     "--suite full --models 8")
-    ev.add_argument("--task", required=True, help="built-in classifier task or tofu-mini (see `obliviate tasks`)")
-    ev.add_argument("--forget", required=True, help="forget spec: class:K, random:FRAC, worst:FRAC or ids:PATH; "
-                    "tofu-mini: forget01, forget05 or forget10")
+    ev.add_argument("--task", required=True, help="built-in task (see `obliviate tasks`)")
+    ev.add_argument("--forget", required=True, help="forget spec of the task (see `obliviate tasks`)")
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
     ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
     ev.add_argument("--models", type=int, default=16, help="models per side, N (default 16)")
     ev.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="override a hyperparameter")
     ev.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} (e.g. from tune)')
     ev.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
+    _device_option(ev)
     ev.set_defaults(run=_eval)
 
     tune = sub.add_parser("tune", help="search a method's hyperparameters on the validation split (Optuna)",
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--budget", type=int, default=20, help="number of trials (default 20)")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--out", required=True, help="hyperparameters file to write (JSON)")
+    _device_option(tune)
     tune.set_defaults(run=_tune)
 
     run = sub.add_parser("unlearn", help="unlearn a local Hugging Face causal LM or Stable Diffusion pipeline",
@@ -87,13 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--retain", help="LM: JSONL of data to keep (needed by most methods); "
                      "pipeline: text file of prompts to keep")
     run.add_argument("--concept", help="pipeline only: the concept to erase, as it appears in the prompts")
-    run.add_argument("--anchor", default="", help="pipeline only: what the concept becomes (default: nothing)")
-    run.add_argument("--method", required=True, help="a method of the model's track "
-                     "(see `obliviate methods --track lm` or `--track diffusion`)")
+    run.add_argument("--anchor", help="pipeline only: what the concept becomes (default: nothing)")
+    run.add_argument("--method", required=True, help="a method of the model's track (see `obliviate methods`)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="hyperparameter, e.g. --set epochs=5 --set lora=true (repeatable)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True, help="directory to write the unlearned model to (must not exist)")
+    _device_option(run)
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                     help="pipeline only: autocast precision of the training loop (default fp32); for a language "
+                          "model use --set torch_dtype=bfloat16")
     run.set_defaults(run=_unlearn)
 
     rep = sub.add_parser("report", help="write a self-contained HTML report of bench or eval results",
@@ -107,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(run=_report)
 
     methods = sub.add_parser("methods", help="list unlearning methods, their data needs, hyperparameters and papers")
-    methods.add_argument("--track", help="only this track (classifier, lm, diffusion, exact)")
+    methods.add_argument("--track", help="only this track (see `obliviate tasks` for the tracks)")
     methods.add_argument("--json", action="store_true", help="print JSON instead of a table")
     methods.set_defaults(run=_methods)
 
@@ -123,30 +128,19 @@ def _bench(args) -> int:
 
     hparams, tuned = _hparams(args.hparams, args.set)
     seeds = _ints(args.seeds, "--seeds")
-    plan = bench.plan(args.task, args.forget, args.methods.split(","), seeds, hparams)
+    plan = bench.plan(args.task, args.forget, args.methods.split(","), seeds, hparams, device=_device(args))
     plan.tuned = tuned
     if args.json:
         _check_writable(args.json)
     console = _console()
     store = Store(args.home)
     rows = bench.run(plan, store, show_progress=not args.no_progress, console=console)
-    lm, diffusion = "model_utility" in rows[0]["metrics"], "ira" in rows[0]["metrics"]
-    units = "" if lm else " · percent, gaps in points"
+    if not _is_main_process():
+        return 0
+    units = "" if "model_utility" in rows[0]["metrics"] else " · percent, gaps in points"
     title = f"{plan.task.name} · forget {plan.forget} · {len(plan.seeds)} seed(s) · mean ± std{units}"
     console.print(bench.render_table(rows, title))
-    if lm:
-        console.print("log10 FQ: forget quality (KS test vs the retain-only model), 0 = indistinguishable; "
-                      "MU: model utility; PrivLeak: ideal 0; Leak@k: samples at T=1; ES: extraction strength")
-    elif diffusion:
-        settings = rows[0]["eval"]
-        console.print("UA: erased-target images not judged as the target; IRA/CRA: other targets of the same / "
-                      "other axis judged correctly; FID/KID on judge features (retain prompts vs real images); "
-                      "ASR: target images before / after a prompt-embedding attack; Avg.Gap = mean |UA, IRA, CRA "
-                      f"− retrain's|. Sampling: DDIM {settings['steps']} steps, guidance {settings['guidance']}, "
-                      f"seed {settings['seed']}, {settings['target_samples']} images per target prompt, "
-                      f"{settings['retain_samples']} per other prompt.")
-    else:
-        console.print("UA = 100 − forget accuracy; Avg. Gap = mean |UA, RA, TA, MIA − retrain's| (lower is better)")
+    console.print(bench.legend(rows))
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
     if args.json:
@@ -160,9 +154,11 @@ def _eval(args) -> int:
 
     from obliviate import bench, suite
     from obliviate.core.store import Store
+    from obliviate.core.track import track_for_task
 
     hparams, tuned = _hparams(args.hparams, args.set)
-    plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models, hparams)
+    plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models, hparams,
+                           device=_device(args))
     plan.tuned = tuned
     if args.json:
         _check_writable(args.json)
@@ -170,18 +166,12 @@ def _eval(args) -> int:
     with console.status("") as status, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flags are shown in the table
         rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
+    if not _is_main_process():
+        return 0
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
                                            f"N = {plan.n_models} models per side · percent"))
-    common = ("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / acc: "
-              "50 = cannot tell unlearned from retrained. ")
-    if plan.task.name in bench.LM_TASK_NAMES:
-        console.print(common + "Per-example confidence: each forget answer's mean token log-likelihood. forget / "
-                      "retain / general prob: answer probability (percent); relearn prob: forget answer probability "
-                      "after fine-tuning on the other half of the forget set (retain-only models' value in brackets).")
-    else:
-        console.print(common + "score: F x RA/RA_r x TA/TA_r; probe / k-NN: forget accuracy recovered from frozen "
-                      "features (retrained models' value in brackets); relearn steps: fine-tuning steps on 10 forget "
-                      "examples until half the rest is right again (more = less residue).")
+    console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / "
+                  "acc: 50 = cannot tell unlearned from retrained. " + track_for_task(args.task).eval_legend)
     console.print("The retrain row is a second set of retrained models: the best score possible at this N.")
     if args.json:
         bench.save_json(rows, args.json)
@@ -190,37 +180,27 @@ def _eval(args) -> int:
 
 
 def _tune(args) -> int:
-    from obliviate.classify.tasks import TASKS
-    from obliviate.core.registry import get_method
     from obliviate.core.store import Store
-    from obliviate.tune import search_space, tune, write_hparams
+    from obliviate.tune import plan_tune, tune, write_hparams
 
-    if args.task not in TASKS:
-        raise ValueError(f"obliviate tune runs on the classifier tasks ({', '.join(TASKS)}), not {args.task!r}")
-    get_method(args.method, "classifier")
-    search_space(args.method)
-    if args.budget < 1:
-        raise ValueError(f"--budget must be at least 1, got {args.budget}")
-    TASKS[args.task].split(args.forget)  # validates the forget spec before any training
+    plan_tune(args.task, args.forget, args.method, args.budget)  # validates everything before any training
     _check_writable(args.out)
     console = _console()
     with console.status("tuning") as status:
         content = tune(args.task, args.forget, args.method, args.budget, store=Store(args.home), seed=args.seed,
-                       progress=lambda n, gap: status.update(f"trial {n}/{args.budget}: gap {gap:.2f}"))
+                       progress=lambda n, gap: status.update(f"trial {n}/{args.budget}: gap {gap:.2f}"),
+                       device=_device(args))
+    if not _is_main_process():
+        return 0
     write_hparams(content, args.out)
     info = content["_tuned"][args.method]
-    console.print(f"{args.method}: best Avg.Gap on the validation split {info['best_gap']:.2f} "
+    console.print(f"{args.method}: best distance to retraining on the validation split {info['best_gap']:.2f} "
                   f"(defaults {info['default_gap']:.2f}) with {content[args.method]}; written to {args.out}")
     return 0
 
 
 def _unlearn(args) -> int:
-    import shutil
-    import tempfile
-
-    from obliviate.lm.models import load_pretrained
-    from obliviate.lm.text import read_jsonl
-    from obliviate.lm.unlearn import unlearn_lm
+    from obliviate.core.track import track_for_model
 
     out = Path(args.out).expanduser()
     if out.exists():
@@ -233,71 +213,12 @@ def _unlearn(args) -> int:
         if not eq or not key:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         hparams[key] = value
-    from obliviate.diffusion.pipeline import is_pipeline_dir
-
-    if is_pipeline_dir(args.model):
-        return _erase_from_pipeline(args, hparams, out)
-    if args.concept:
-        raise ValueError("--concept is for diffusers pipelines; for a language model put the data in --forget")
-    forget = read_jsonl(args.forget)
-    retain = read_jsonl(args.retain) if args.retain else None
-    model, tokenizer = load_pretrained(args.model)
-    result = unlearn_lm(model, tokenizer, forget, retain, args.method, args.seed, hparams, progress=True)
-    staging = Path(tempfile.mkdtemp(prefix=".obliviate-", dir=out.parent))
-    try:  # write everything, then move into place: a killed run leaves no half model at --out
-        result.model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    track = track_for_model(args.model)
+    options = {"concept": args.concept, "anchor": args.anchor, "device": _device(args), "precision": args.precision}
     console = _console()
-    console.print(f"{args.method}: {result.seconds:.1f} s; forget answer probability "
-                  f"{result.before['forget_acc']:.1f}% -> {result.after['forget_acc']:.1f}%, retain "
-                  f"{result.before['retain_acc']:.1f}% -> {result.after['retain_acc']:.1f}%")
-    for line in result.warnings():
-        console.print(f"[bold red]WARNING[/] {line}")
-    console.print(f"unlearned model written to {out}")
+    track.unlearn_files(args.model, args.forget, args.retain, args.method, args.seed, hparams, str(out), options,
+                        console.print)
     return 0
-
-
-def _erase_from_pipeline(args, hparams: dict[str, Any], out: Path) -> int:
-    from obliviate.core.registry import build
-    from obliviate.diffusion.pipeline import check_prompts, load_pipeline, prompt_data, save_pipeline
-    from obliviate.diffusion.unlearn import unlearn_diffusion
-
-    if not args.concept:
-        raise ValueError("--concept is required for a diffusers pipeline (the concept to erase)")
-    build(args.method, hparams, "diffusion")  # fail on a bad method or option before any work
-    forget, retain = _prompt_lines(args.forget), _prompt_lines(args.retain) if args.retain else []
-    check_prompts(args.concept, forget)
-    model = load_pipeline(args.model)
-    console = _console()
-    console.print(f"generating images of {len(forget)} forget and {len(retain)} retain prompts with the model")
-    data = prompt_data(model, args.concept, forget, retain, anchor=args.anchor, seed=args.seed)
-    result = unlearn_diffusion(model, data, args.method, args.seed, hparams)
-    if result.flags:
-        for line in result.warnings():
-            console.print(f"[bold red]WARNING[/] {line}")
-        raise ValueError(f"{args.method} diverged; nothing written")
-    save_pipeline(result.model, out)
-    b, a = result.before, result.after
-    console.print(f"{args.method}: {result.seconds:.1f} s; denoising loss on the concept's images "
-                  f"{b['forget_loss']:.4f} -> {a['forget_loss']:.4f}, on retain images "
-                  f"{b['retain_loss']:.4f} -> {a['retain_loss']:.4f}")
-    console.print(f"unlearned pipeline written to {out}")
-    return 0
-
-
-def _prompt_lines(path: str) -> list[str]:
-    try:
-        lines = [line.strip() for line in Path(path).read_text().splitlines()]
-    except OSError as err:
-        raise ValueError(f"cannot read prompts file {path}: {err.strerror}") from None
-    prompts = [line for line in lines if line]
-    if not prompts:
-        raise ValueError(f"{path} holds no prompts")
-    return prompts
 
 
 def _report(args) -> int:
@@ -356,6 +277,23 @@ def _tasks(args) -> int:
         table.add_row(t["name"], t["track"], str(t.get("num_classes", "-")), t["description"], t["forget_specs"])
     _console().print(table)
     return 0
+
+
+def _device_option(parser) -> None:
+    parser.add_argument("--device", default="auto", help="where models train and are scored: auto (CUDA when "
+                        "available), cpu, cuda, cuda:N or mps (default auto)")
+
+
+def _device(args) -> str:
+    from obliviate.core.devices import resolve_device
+
+    return str(resolve_device(args.device))
+
+
+def _is_main_process() -> bool:
+    from obliviate.core.devices import is_main_process
+
+    return is_main_process()
 
 
 def _console():

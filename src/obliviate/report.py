@@ -15,6 +15,8 @@ import io
 import statistics
 from typing import Any
 
+from obliviate.core.track import track_for_rows
+
 PLOT_IDS = ("tradeoff", "time-vs-gap", "challenge", "confidence")
 
 
@@ -80,46 +82,37 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str) -> str:
         _close(fig)
 
 
-TRADEOFF_AXES = [  # per track, the first pair present in the rows: (x key, y key, x label, y label)
-    ("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),
-    ("forget_prob", "model_utility", "forget answer probability", "model utility (TOFU)"),
-    ("forget_prob", "retain_prob", "forget answer probability (%)", "retain answer probability (%)"),
-    ("ua", "ira", "UA (%): target images not judged the target", "IRA (%): other digits drawn right"),
-]
-
-
-def tradeoff_axes(metrics: dict) -> tuple[str, str, str, str] | None:
-    """The forgetting / utility pair of the rows' track (classifier, LM bench, LM eval,
-    diffusion), or None when the rows have none."""
-    return next((axes for axes in TRADEOFF_AXES if axes[0] in metrics and axes[1] in metrics), None)
+def tradeoff_axes(rows: list[dict]) -> tuple[str, str, str, str] | None:
+    """The forgetting / utility pair of the rows' track (the first of the track's
+    ``tradeoff_axes`` present in the rows), or None when the rows have none."""
+    metrics = rows[0]["metrics"]
+    axes = track_for_rows(rows).tradeoff_axes
+    return next((a for a in axes if a[0] in metrics and a[1] in metrics), None)
 
 
 def tradeoff_plot(rows: list[dict]) -> str:
     """Forgetting (x) against utility (y), mean ± std over seeds per method; the
-    retrained model is the target (star). Axes from :data:`TRADEOFF_AXES`."""
-    x_key, y_key, x_label, y_label = tradeoff_axes(rows[0]["metrics"])
+    retrained model is the target (star). Axes from the track (:func:`tradeoff_axes`)."""
+    x_key, y_key, x_label, y_label = tradeoff_axes(rows)
     fig, ax = _figure()
     _points(ax, rows, lambda r: r["metrics"][x_key], lambda r: r["metrics"][y_key],
             x_std=lambda r: r["metrics"].get(f"{x_key}_std"), y_std=lambda r: r["metrics"].get(f"{y_key}_std"))
     return _finish(fig, ax, x_label, y_label, "Forgetting vs utility (★ = retrained, the target)")
 
 
-def _distance_to_retrain(row: dict) -> float:
-    """Avg. Gap (classifiers, diffusion) or −log10 forget quality (language models)."""
-    return row["avg_gap"] if "avg_gap" in row else -row["metrics"]["log10_forget_quality"]
-
-
 def time_gap_plot(rows: list[dict]) -> str:
-    """Wall time of the unlearning call (log scale) against the distance to retraining."""
+    """Wall time of the unlearning call (log scale) against the track's distance to
+    retraining (Avg. Gap, −log10 forget quality, ...)."""
+    track = track_for_rows(rows)
     fig, ax = _figure()
-    _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), _distance_to_retrain, skip=("original",))
+    _points(ax, rows, lambda r: max(r["metrics"]["seconds"], 1e-3), lambda r: track.distance_to_retrain(r)[0],
+            skip=("original",))
     ax.set_xscale("log")
     from matplotlib.ticker import NullFormatter
 
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a log axis overlap
-    y_label = ("Avg. Gap to retrain (points, lower is better)" if "avg_gap" in rows[0]
-               else "−log10 forget quality (0 = retain-only model)")
-    return _finish(fig, ax, "seconds (log scale)", y_label, "Cost vs closeness to retraining")
+    return _finish(fig, ax, "seconds (log scale)", track.distance_to_retrain(rows[0])[1],
+                   "Cost vs closeness to retraining")
 
 
 def challenge_plot(rows: list[dict]) -> str:
@@ -219,11 +212,11 @@ def build_report(rows: list[dict], title: str = "obliviate report") -> str:
 def _plots(rows: list[dict], is_eval: bool) -> list[tuple[str, str, str]]:
     plots = []
     metrics = rows[0]["metrics"]
-    axes = tradeoff_axes(metrics)
+    axes = tradeoff_axes(rows)
     if axes:
         plots.append(("tradeoff", f"Forgetting ({axes[0]}) vs utility ({axes[1]}) per method, mean ± std; the "
                       "star is the retrained model, the target.", tradeoff_plot(rows)))
-    if not is_eval and ("avg_gap" in rows[0] or "log10_forget_quality" in metrics):
+    if not is_eval and track_for_rows(rows).distance_to_retrain(rows[0]) is not None:
         plots.append(("time-vs-gap", "Wall time of the unlearning call against the distance to retraining.",
                       time_gap_plot(rows)))
     if is_eval and "forget_quality" in metrics:

@@ -2,8 +2,13 @@
 
 Users pass torch ``Dataset``s or ``DataLoader``s yielding ``(x, y)``. Tensor-backed
 datasets (``TensorDataset`` and ``Subset`` chains over one) take a fast path that
-indexes tensors directly; anything else goes through a ``DataLoader``. A
-``DataLoader`` passed by the user is used as it is (its own batching and order).
+indexes tensors directly (a ``Subset`` is gathered once per call, :func:`gathered`);
+anything else streams through a ``DataLoader`` (``num_workers``, ``pin_memory``:
+:class:`LoaderOptions`) and is never concatenated into memory. A ``DataLoader``
+passed by the user is used as it is (its own batching and order).
+
+Batches are yielded on the CPU; whoever feeds them to a model moves them to the
+model's device and dtype (:meth:`Batch.to`, :func:`obliviate.core.devices.to_model`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,21 @@ from typing import Iterator, Union
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, TensorDataset
 
+from obliviate.core.devices import Placement, placement
+
 Data = Union[Dataset, DataLoader]
 XY = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How datasets that are not tensor-backed are streamed (``DataLoader`` arguments)."""
+
+    num_workers: int = 0
+    pin_memory: bool = False
+
+
+NO_WORKERS = LoaderOptions()
 
 
 def size(data: Data) -> int:
@@ -37,10 +55,20 @@ def tensors(data: Data) -> XY | None:
     return None
 
 
+def gathered(data: Data | None) -> Data | None:
+    """A tensor-backed ``Subset`` (chain) as a ``TensorDataset``, gathered once; any
+    other data as it is."""
+    if data is None or isinstance(data, (TensorDataset, DataLoader)):
+        return data
+    xy = tensors(data)
+    return TensorDataset(*xy) if xy is not None else data
+
+
 def batches(
-    data: Data, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
+    data: Data, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+    loader: LoaderOptions = NO_WORKERS,
 ) -> Iterator[XY]:
-    """One pass over ``data`` in batches of ``(x, y)`` with ``y`` a long tensor."""
+    """One pass over ``data`` in batches of ``(x, y)`` with ``y`` a long tensor (on the CPU)."""
     if isinstance(data, DataLoader):
         for x, y in data:
             yield x, torch.as_tensor(y, dtype=torch.long)
@@ -54,8 +82,9 @@ def batches(
             idx = order[start:start + batch_size]
             yield x[idx], y[idx].long()
         return
-    loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    for x, y in loader:
+    stream = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                        num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+    for x, y in stream:
         yield x, torch.as_tensor(y, dtype=torch.long)
 
 
@@ -96,13 +125,15 @@ def labels(data: Data) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: Data, batch_size: int = 512) -> XY:
-    """Logits of ``model`` on every example of ``data`` (eval mode), and the labels."""
+    """Logits of ``model`` on every example of ``data`` (eval mode), and the labels, as
+    float32 / long CPU tensors (the model runs on its own device)."""
     was_training = model.training
     model.eval()
+    where = placement(model)
     outs, ys = [], []
     try:
         for x, y in batches(data, batch_size, shuffle=False):
-            outs.append(model(x).float())
+            outs.append(model(where.put(x)).float().cpu())
             ys.append(y)
     finally:
         model.train(was_training)
@@ -118,12 +149,17 @@ class Batch:
     forget: XY | None = None
     retain: XY | None = None
 
+    def to(self, where: Placement) -> "Batch":
+        """The batch on a model's device (floating inputs in its dtype)."""
+        move = lambda xy: None if xy is None else (where.put(xy[0], True), where.put(xy[1], True))  # noqa: E731
+        return Batch(move(self.forget), move(self.retain))
+
     def joined(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forget and retain parts as one batch: ``x``, ``y`` and a boolean ``is_forget``."""
         parts = [(xy, flag) for xy, flag in ((self.forget, True), (self.retain, False)) if xy is not None]
         x = torch.cat([xy[0] for xy, _ in parts])
         y = torch.cat([xy[1] for xy, _ in parts])
-        is_forget = torch.cat([torch.full((len(xy[1]),), flag) for xy, flag in parts])
+        is_forget = torch.cat([torch.full((len(xy[1]),), flag, device=y.device) for xy, flag in parts])
         return x, y, is_forget
 
 
@@ -141,6 +177,7 @@ class UnlearnData:
     retain: Data | None
     num_classes: int
     target_forget_acc: float | None = None
+    loader: LoaderOptions = NO_WORKERS
 
     def steps_per_epoch(self, drive: str, batch_size: int) -> int:
         if drive == "union":
@@ -164,8 +201,8 @@ class UnlearnData:
             return
         other_name = "retain" if drive == "forget" else "forget"
         use_other = use_retain if drive == "forget" else use_forget
-        other = _cycle(self._set(other_name), batch_size, generator) if use_other else None
-        for xy in batches(self._set(drive), batch_size, shuffle=True, generator=generator):
+        other = _cycle(self._set(other_name), batch_size, generator, self.loader) if use_other else None
+        for xy in batches(self._set(drive), batch_size, shuffle=True, generator=generator, loader=self.loader):
             paired = next(other) if other is not None else None
             if drive == "forget":
                 yield Batch(forget=xy, retain=paired)
@@ -175,7 +212,7 @@ class UnlearnData:
     def _union_epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         forget, retain = _dataset(self._set("forget")), _dataset(self._set("retain"))
         both = _Flagged(forget, retain)
-        for x, y, is_forget in batches_of(both, batch_size, generator):
+        for x, y, is_forget in batches_of(both, batch_size, generator, self.loader):
             f, r = is_forget, ~is_forget
             yield Batch(forget=(x[f], y[f]) if f.any() else None,
                         retain=(x[r], y[r]) if r.any() else None)
@@ -209,7 +246,7 @@ class _Flagged(Dataset):
         return x, torch.as_tensor(y, dtype=torch.long), False
 
 
-def batches_of(both: "_Flagged", batch_size: int, generator: torch.Generator):
+def batches_of(both: "_Flagged", batch_size: int, generator: torch.Generator, loader: LoaderOptions = NO_WORKERS):
     """Shuffled batches ``(x, y, is_forget)`` of forget ∪ retain (tensor fast path)."""
     f, r = tensors(both.forget), tensors(both.retain)
     if f is not None and r is not None:
@@ -220,11 +257,12 @@ def batches_of(both: "_Flagged", batch_size: int, generator: torch.Generator):
             idx = order[start:start + batch_size]
             yield x[idx], y[idx], flag[idx]
         return
-    loader = DataLoader(both, batch_size=batch_size, shuffle=True, generator=generator)
-    for x, y, flag in loader:
+    stream = DataLoader(both, batch_size=batch_size, shuffle=True, generator=generator,
+                        num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+    for x, y, flag in stream:
         yield x, torch.as_tensor(y, dtype=torch.long), torch.as_tensor(flag, dtype=torch.bool)
 
 
-def _cycle(data: Data, batch_size: int, generator: torch.Generator) -> Iterator[XY]:
+def _cycle(data: Data, batch_size: int, generator: torch.Generator, loader: LoaderOptions) -> Iterator[XY]:
     while True:
-        yield from batches(data, batch_size, shuffle=True, generator=generator)
+        yield from batches(data, batch_size, shuffle=True, generator=generator, loader=loader)

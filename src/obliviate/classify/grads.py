@@ -14,6 +14,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from obliviate.classify.data import Data, batches
+from obliviate.core.devices import to_model
 
 Grads = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
@@ -31,6 +32,7 @@ def summed_batch_grads(model: nn.Module, data: Data, batch_size: int, loss_fn: L
     was_training = model.training
     model.eval()
     for x, y in batches(data, batch_size, shuffle=False):
+        x, y = to_model(model, x, y)
         model.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         for name, p in model.named_parameters():
@@ -68,6 +70,7 @@ def per_sample_mean(model: nn.Module, data: Data, loss_fn: LossFn,
     was_training = model.training
     model.eval()
     for x, y in batches(data, chunk, shuffle=False):
+        x, y = to_model(model, x, y)
         if fast:
             _add_layer_statistics(model, x, y, loss_fn, transform, total)
         else:

@@ -2,21 +2,26 @@
 
 A method is a dataclass of hyperparameters. A *loss method* (FT, GA, RL, ...) only
 says what its loss is for one step's :class:`Batch`; this loop does the rest
-(optimiser, schedule, batching, seeding, progress, divergence checks). A
-*one-shot* method (SSD, Fisher, ...) overrides :meth:`Method.apply` instead.
+(optimiser, schedule, batching, seeding, device placement, mixed precision,
+progress, divergence checks). A *one-shot* method (SSD, Fisher, ...) overrides
+:meth:`Method.apply` instead.
+
+Batches reach ``loss`` on the model's device, floating inputs in its dtype.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from obliviate.classify.data import Batch, UnlearnData, predict, sample
+from obliviate.classify.data import Batch, LoaderOptions, UnlearnData, predict, sample
+from obliviate.core.devices import Precision, autocast, check_precision, grad_scaler, placement
 
 ProgressFn = Callable[[int, int, float], None]  # (epoch done, epochs, mean loss)
 
@@ -29,6 +34,7 @@ class History:
     losses: list[float] = field(default_factory=list)
     diverged: bool = False
     stop_reason: str = ""
+    check_seconds: float = 0.0  # time spent in the early-stopping monitor's checks
 
 
 @dataclass
@@ -72,6 +78,9 @@ class LossMethod(Method):
     early_stop: bool = False
     stop_slack: float = 5.0
     max_retain_drop: float = 15.0
+    precision: Precision = "fp32"  # autocast bf16 / fp16 (fp16 with a gradient scaler)
+    num_workers: int = 0  # DataLoader workers for datasets that are not tensor-backed
+    pin_memory: bool | None = None  # None: pin when the model is on CUDA
 
     drive: ClassVar[Literal["forget", "retain", "union"]] = "forget"
 
@@ -91,6 +100,9 @@ class LossMethod(Method):
             raise ValueError(f"{name}.stop_slack must be in [0, 100] points, got {self.stop_slack}")
         if not 0 <= self.max_retain_drop <= 100:
             raise ValueError(f"{name}.max_retain_drop must be in [0, 100] points, got {self.max_retain_drop}")
+        if self.num_workers < 0:
+            raise ValueError(f"{name}.num_workers must be >= 0, got {self.num_workers}")
+        check_precision(self.precision)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -111,7 +123,7 @@ class LossMethod(Method):
         """Called once after training (e.g. to undo a temporary change of architecture)."""
 
     def apply(self, model, data, generator, progress=None) -> History:
-        data = self.setup(model, data, generator) or data
+        data = _with_loader(self.setup(model, data, generator) or data, self, model)
         history = train_loop(model, self, data, generator, progress)
         self.teardown(model)
         return history
@@ -171,6 +183,8 @@ def train_loop(
     when the early-stopping monitor says so."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, method)
+    where = placement(model)
+    scaler = grad_scaler(where.device, method.precision)
     plan = [method.phases(epoch, data) for epoch in range(method.epochs)]
     steps = max(1, sum(_steps(phase, method) for phases in plan for phase in phases))
     if method.schedule == "cosine":
@@ -195,13 +209,19 @@ def train_loop(
             ):
                 for group in optimizer.param_groups:
                     group["lr"] = method.lr * phase.lr_scale * schedule(step)
-                loss = phase.loss(model, batch)
+                with autocast(where.device, method.precision):
+                    loss = phase.loss(model, batch.to(where))
                 if not torch.isfinite(loss):
                     history.diverged = True
                     break
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:  # fp16: scaled loss, steps with inf/nan gradients are skipped
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 method.after_step(model)
                 total += loss.item()
                 count += 1
@@ -221,7 +241,16 @@ def train_loop(
         if progress is not None:
             progress(epoch + 1, method.epochs, history.losses[-1])
     model.eval()
+    history.check_seconds = monitor.seconds if monitor is not None else 0.0
     return history
+
+
+def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> UnlearnData:
+    """``data`` streamed with the method's DataLoader settings (pinned memory by default on CUDA)."""
+    import dataclasses
+
+    pin = method.pin_memory if method.pin_memory is not None else placement(model).device.type == "cuda"
+    return dataclasses.replace(data, loader=LoaderOptions(method.num_workers, pin))
 
 
 def _steps(phase: Phase, method: LossMethod) -> int:
@@ -237,12 +266,21 @@ class Monitor:
         self.data = data
         self.slack = slack / 100
         self.max_drop = max_retain_drop / 100
+        start = time.perf_counter()
         self.retain = sample(data.retain, self.SAMPLE) if data.retain is not None else None
         self.start_retain = self._retain_acc(model)
         self.last_good, self.last_good_step = _snapshot(model), 0
+        self.seconds = time.perf_counter() - start
 
     def check(self, model: nn.Module, step: int) -> str:
         """An empty string to go on, or why training stops (after rolling back if needed)."""
+        start = time.perf_counter()
+        try:
+            return self._check(model, step)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _check(self, model: nn.Module, step: int) -> str:
         if self.retain is not None and self.start_retain - self._retain_acc(model) > self.max_drop:
             model.load_state_dict(self.last_good)
             return (f"retain accuracy fell > {100 * self.max_drop:g} points at step {step}: "

@@ -145,7 +145,7 @@ class ClassifierTask:
         elif spec.kind == "worst":
             from obliviate.classify.worstcase import worst_case_ids
 
-            ids = worst_case_ids(self.name, spec.value)
+            ids = worst_case_ids(self, spec.value)
         else:
             ids = read_ids(spec.value, n)
         if len(ids) == 0:

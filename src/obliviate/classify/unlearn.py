@@ -12,8 +12,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from obliviate.classify.data import Data, UnlearnData, batches, labels, sample, size
-from obliviate.classify.loop import ProgressFn, warm_up
+from obliviate.classify.data import Data, UnlearnData, batches, gathered, labels, sample, size
+from obliviate.classify.loop import LossMethod, ProgressFn, warm_up
+from obliviate.core.devices import placement, resolve_device, to_model
 from obliviate.core.registry import build, get_method
 from obliviate.core.results import UnlearningWarning, UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
@@ -24,29 +25,41 @@ HEALTH_SAMPLE = 4096  # retain examples used for the collapse check
 def unlearn_classifier(
     model: nn.Module, forget: Data, retain: Data | None, method: str, seed: int,
     hparams: dict[str, Any], progress: ProgressFn | None = None, holdout: Data | None = None,
+    device: str | torch.device | None = None,
 ) -> UnlearnResult:
+    """Unlearn on a copy of ``model`` placed on ``device`` (None: where ``model`` is).
+
+    ``.seconds`` is the method's own time; ``.check_seconds`` the health checks around
+    it and, for methods with early stopping, the monitor's checks during it."""
     info = get_method(method, "classifier")
     algorithm = build(method, hparams, "classifier")
     if "batch_size" in hparams and any(isinstance(d, DataLoader) for d in (forget, retain)):
         raise ValueError("batch_size conflicts with a DataLoader's own batching: pass Datasets, or drop batch_size")
+    target = resolve_device(device) if device is not None else placement(model).device
+    forget, retain, holdout = gathered(forget), gathered(retain), gathered(holdout)  # Subsets: gather once
     data = prepare(model, forget, retain, method, info.needs, holdout)
-    work = copy.deepcopy(model)
+    work = copy.deepcopy(model).to(target)
     generator = seed_everything(seed)
+    start = time.perf_counter()
     before = health(work, data)
-    warm_up()
+    checks = time.perf_counter() - start
+    if isinstance(algorithm, LossMethod):  # the one-shot methods never step an optimiser
+        warm_up()
     start = time.perf_counter()
     history = algorithm.apply(work, data, generator, progress)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - history.check_seconds
     work.eval()
+    start = time.perf_counter()
     diverged = history.diverged or not all(torch.isfinite(p).all() for p in work.parameters())
     after = health(work, data)
+    checks += time.perf_counter() - start + history.check_seconds
     result = UnlearnResult(
         model=work, method=method, hparams=_asdict(algorithm), seed=seed, seconds=seconds,
         history=history.losses, before=before, after=after,
-        flags=health_flags(before, after, diverged), stop_reason=history.stop_reason,
+        flags=health_flags(before, after, diverged), stop_reason=history.stop_reason, check_seconds=checks,
     )
     for message in result.warnings():
-        warnings.warn(message, UnlearningWarning, stacklevel=3)
+        warnings.warn(message, UnlearningWarning, stacklevel=4)
     return result
 
 
@@ -61,6 +74,7 @@ def prepare(model: nn.Module, forget: Data, retain: Data | None, method: str,
         raise ValueError(f"method {method!r} needs a retain set: pass retain=...")
     x, _ = next(iter(batches(forget, 2, shuffle=False)))
     try:
+        (x,) = to_model(model, x)
         with torch.no_grad():
             was_training = model.training
             model.eval()
@@ -89,7 +103,7 @@ def prepare(model: nn.Module, forget: Data, retain: Data | None, method: str,
         if not seen.any():
             target = 0.0
         elif holdout is not None and size(holdout):
-            from obliviate.metrics import accuracy
+            from obliviate.classify.metrics import accuracy
 
             target = seen.float().mean().item() * accuracy(model, holdout)
     return UnlearnData(forget=forget, retain=retain, num_classes=num_classes, target_forget_acc=target)
@@ -97,7 +111,7 @@ def prepare(model: nn.Module, forget: Data, retain: Data | None, method: str,
 
 def health(model: nn.Module, data: UnlearnData) -> dict[str, float]:
     """Forget and retain accuracy (percent; retain on a fixed sample of at most 4096)."""
-    from obliviate.metrics import accuracy
+    from obliviate.classify.metrics import accuracy
 
     out = {"forget_acc": 100 * accuracy(model, data.forget)}
     retain = data.retain

@@ -26,19 +26,26 @@ FT 0.02 / 0.04 / 0.09. Memorisation is the better (and method-agnostic) selector
 
 from __future__ import annotations
 
-from functools import lru_cache
+from typing import Any
 
 import torch
 
+from obliviate.classify.data import predict
+from obliviate.classify.training import train_from_scratch
+from obliviate.core.metrics import logit_confidence
 
-@lru_cache(maxsize=8)
-def worst_case_ids(task_name: str, frac: float) -> torch.Tensor:
-    from obliviate.bench import train_from_scratch
-    from obliviate.classify.data import predict
-    from obliviate.classify.tasks import get_task
-    from obliviate.metrics import logit_confidence
+_CACHE: dict[tuple[str, str, float], torch.Tensor] = {}
 
-    task = get_task(task_name)
+
+def worst_case_ids(task: Any, frac: float) -> torch.Tensor:
+    """The worst-case forget set of ``frac`` of ``task``'s training split (sorted ids)."""
+    key = (task.name, task.recipe_digest(), frac)
+    if key not in _CACHE:
+        _CACHE[key] = _select(task, frac)
+    return _CACHE[key]
+
+
+def _select(task: Any, frac: float) -> torch.Tensor:
     x, y = task.train.tensors
     n = len(y)
     k = max(1, round(frac * n))

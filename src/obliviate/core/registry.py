@@ -15,7 +15,6 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, TypeVar
 
-TRACKS = ("classifier", "lm", "diffusion", "exact")
 DATA_NEEDS = ("forget", "retain", "labels")
 
 
@@ -44,8 +43,8 @@ def register(
     name: str, *, track: str, needs: tuple[str, ...], paper: str, idea: str
 ) -> Callable[[M], M]:
     """Class decorator adding a method (a dataclass of hyperparameters) to the registry."""
-    if track not in TRACKS:
-        raise ValueError(f"unknown track {track!r}; tracks are {', '.join(TRACKS)}")
+    if not track or not track.replace("_", "").isalnum():
+        raise ValueError(f"bad track name {track!r}")
     bad = [n for n in needs if n not in DATA_NEEDS]
     if bad:
         raise ValueError(f"unknown data need(s) {bad}; choose from {DATA_NEEDS}")
@@ -66,9 +65,9 @@ def register(
 
 def methods(track: str | None = None) -> list[MethodInfo]:
     """All registered methods (optionally of one track), sorted by track then name."""
-    _load_tracks()
+    order = {t: i for i, t in enumerate(_load_tracks())}
     infos = [i for (t, _), i in _REGISTRY.items() if track is None or t == track]
-    return sorted(infos, key=lambda i: (TRACKS.index(i.track), i.name))
+    return sorted(infos, key=lambda i: (order.get(i.track, len(order)), i.name))
 
 
 def get_method(name: str, track: str = "classifier") -> MethodInfo:
@@ -177,17 +176,9 @@ def _did_you_mean(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _load_tracks() -> None:
-    # Methods register themselves when their track's package is imported. The LM track
-    # needs transformers, the diffusion track diffusers; without them their methods are
-    # simply not listed.
-    import obliviate.classify.methods  # noqa: F401
+def _load_tracks() -> list[str]:
+    """Import every registered track's methods (they register themselves); returns the
+    track names in order. A track whose dependencies are missing is not listed."""
+    from obliviate.core.track import tracks
 
-    try:
-        import obliviate.lm.methods  # noqa: F401
-    except ImportError:
-        pass
-    try:
-        import obliviate.diffusion.methods  # noqa: F401
-    except ImportError:
-        pass
+    return [t.name for t in tracks()]

@@ -28,7 +28,9 @@ class UnlearnResult:
     ``before``/``after`` hold forget and retain accuracy (percent) of the original and
     the unlearned model; ``flags`` names what went wrong (see ``FLAG_TEXT``), empty
     when the run looks healthy; ``stop_reason`` says why training ended before its
-    last epoch (early stopping), empty if it did not.
+    last epoch (early stopping), empty if it did not. ``seconds`` is the method's own
+    wall time; ``check_seconds`` (where the track measures it) the health checks
+    around it and the early-stopping checks during it: the user waits for both.
     """
 
     model: Any
@@ -41,6 +43,7 @@ class UnlearnResult:
     after: dict[str, float] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     stop_reason: str = ""
+    check_seconds: float | None = None  # health checks (and early-stopping checks), not in ``seconds``
 
     @property
     def ok(self) -> bool:

@@ -33,6 +33,8 @@ from typing import Iterable
 import torch
 from safetensors.torch import load_file, save_file
 
+from obliviate.core.devices import is_main_process
+
 ENV_HOME = "OBLIVIATE_HOME"
 
 _SCHEMA = """
@@ -90,7 +92,8 @@ class Store:
 
     # -- models ---------------------------------------------------------------
     def load_model(self, key: ModelKey) -> tuple[dict[str, torch.Tensor], dict] | None:
-        """The weights and metadata stored under ``key``, or None if absent or damaged."""
+        """The weights (CPU tensors: the caller moves them) and metadata stored under
+        ``key``, or None if absent or damaged."""
         if not self.index_path.exists():
             return None
         with closing(self._connect()) as db:
@@ -115,7 +118,10 @@ class Store:
 
         Each version gets its own file (named by key and content hash), so the index
         row always points at a complete file: the old one until the new row commits.
+        Under a distributed launcher only the main process writes (the others return).
         """
+        if not is_main_process():
+            return
         models = self.root / "models"
         models.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
@@ -154,7 +160,9 @@ class Store:
 
     # -- results --------------------------------------------------------------
     def record_runs(self, bench: str, rows: Iterable[dict]) -> None:
-        """Append bench result rows (one transaction: all or nothing)."""
+        """Append bench result rows (one transaction: all or nothing; main process only)."""
+        if not is_main_process():
+            return
         rows = list(rows)
         self.root.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obliviate.core.registry import build, get_method
+from obliviate.core.rows import check_hparams, progress_bars, record, summary_cells, with_bar
 from obliviate.core.store import Store
 from obliviate.diffusion.evaluate import evaluate_canvas
 from obliviate.diffusion.task import CANVAS_TASKS, DigitsCanvasTask
@@ -34,37 +35,37 @@ class DiffusionBenchPlan:
     seeds: list[int]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # row name → method, for variants
+    device: str | None = None  # where models train and are scored (None: CPU)
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
 
 def plan_diffusion(task: str, forget: str, methods: list[str], seeds: list[int],
-                   hparams: dict[str, dict[str, Any]]) -> DiffusionBenchPlan:
-    from obliviate.bench import check_hparams
-
+                   hparams: dict[str, dict[str, Any]], device: str | None = None) -> DiffusionBenchPlan:
     the_task = CANVAS_TASKS[task]
     forget = the_task.concept(forget).text  # validates the concept
     for m in methods:
         if m not in PSEUDO:
             get_method(m, "diffusion")
     check_hparams(methods, hparams, "diffusion")
-    return DiffusionBenchPlan(the_task, forget, methods, seeds, hparams)
+    return DiffusionBenchPlan(the_task, forget, methods, seeds, hparams, device=device)
 
 
 def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = True, console=None) -> list[dict]:
-    from obliviate.bench import _with_bar, record
     from obliviate.diffusion.unlearn import unlearn_diffusion
 
     task = plan.task
     order = ["original", "retrain"] + [m for m in plan.methods if m not in ("original", "retrain")]
     rows: list[dict] = []
-    bar = _progress(show_progress, console)
+    bar = progress_bars(show_progress, console)
     with bar as progress:
         judges = task.judges(store)
         epochs = task.recipe.epochs
-        original, original_s = _with_bar(progress, "original denoiser",
-                                         lambda cb: task.model_for(store, "original", progress=cb), epochs)
-        retrained, retrain_s = _with_bar(progress, f"retrain without {plan.forget}",
-                                         lambda cb: task.model_for(store, "retrain", plan.forget, cb), epochs)
+        original, original_s = with_bar(progress, "original denoiser",
+                                         lambda cb: task.model_for(store, "original", progress=cb,
+                                                                               device=plan.device), epochs)
+        retrained, retrain_s = with_bar(progress, f"retrain without {plan.forget}",
+                                         lambda cb: task.model_for(store, "retrain", plan.forget, cb,
+                                                                                device=plan.device), epochs)
         score = lambda model, **kw: evaluate_canvas(model, task.canvas, plan.forget, judges, **kw)  # noqa: E731
         reference = score(retrained)
         base = score(original, reference=reference)
@@ -84,7 +85,7 @@ def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = 
                     iterations = getattr(build(method, hp, "diffusion"), "iterations", 1)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # flags go into the table
-                        result = _with_bar(progress, f"seed {seed}: {name}", lambda cb: unlearn_diffusion(
+                        result = with_bar(progress, f"seed {seed}: {name}", lambda cb: unlearn_diffusion(
                             original, data, method, seed, hp, cb), iterations)
                     scores = score(result.model, reference=reference, original=base)
                     seconds = result.seconds
@@ -103,24 +104,5 @@ def _self_reference(reference: dict) -> dict:
     return reference | gaps | {"avg_gap": 0.0}
 
 
-def _progress(show: bool, console):
-    from contextlib import nullcontext
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    if not show:
-        return nullcontext()
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
-
-
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    from obliviate.bench import _pm, summarize
-
-    header = ["method"] + [name for name, _, _ in TABLE] + ["time(s)", "flags"]
-    body = []
-    for s in summarize(rows):
-        st = s["stats"]
-        cells = [s["method"]] + [_pm(st[key], digits) for _, key, digits in TABLE]
-        body.append(cells + [_pm(st["seconds"], 1), "; ".join(s["flags"])])
-    return header, body
+    return summary_cells(rows, TABLE)

@@ -85,7 +85,7 @@ class CanvasEncoder(torch.nn.Module):
         return torch.tensor(rows, dtype=torch.long)
 
     def forward(self, prompts: list[str]) -> torch.Tensor:
-        return self.table[self.token_ids(prompts)]
+        return self.table[self.token_ids(prompts).to(self.table.device)]
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,19 @@ def _generate(model: Diffusion, pairs: list[tuple[int, int]], n: int, settings: 
 
 @torch.no_grad()
 def _judge(judges: dict, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {axis: judge(images).argmax(1) for axis, judge in judges.items()}
+    """Each judge's predicted label per image (CPU tensors, for the metrics)."""
+    return {axis: judge(_on(judge, images)).argmax(1).cpu() for axis, judge in judges.items()}
 
 
 @torch.no_grad()
 def _features(judges: dict, images: torch.Tensor) -> torch.Tensor:
-    return torch.cat([judges["object"].features(images), judges["style"].features(images)], dim=1)
+    """Both judges' penultimate features (CPU float64 work happens in the metrics)."""
+    return torch.cat([judges[a].features(_on(judges[a], images)).cpu() for a in ("object", "style")], dim=1)
+
+
+def _on(judge: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    p = next(judge.parameters())
+    return images.to(device=p.device, dtype=p.dtype)
 
 
 def evaluate_canvas(model: Diffusion, canvas, spec: str, judges: dict, *, reference: dict | None = None,
@@ -74,6 +81,7 @@ def evaluate_canvas(model: Diffusion, canvas, spec: str, judges: dict, *, refere
     also ``<metric>_gap`` and ``avg_gap``; with ``original`` (the starting model's
     scores) also health ``flags``."""
     concept = Concept.parse(spec)
+    judges = {axis: judge.to(model.device) for axis, judge in judges.items()}  # judge where the images are made
     axis, other = concept.axis, concept.other_axis
     index = (OBJECTS if axis == "object" else STYLES).index(concept.name)
     target_pairs, other_pairs = _grid(concept)

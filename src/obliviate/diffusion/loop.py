@@ -5,6 +5,7 @@ its loss is; seeding, the optimiser, progress and divergence checks live here.""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from obliviate.core.devices import Precision, autocast, check_precision, grad_scaler
 from obliviate.diffusion.models import Diffusion, is_cross_attention
 
 PARAMETER_SETS = ("x", "u", "all", "kv")
@@ -35,8 +37,11 @@ class Images:
         return len(self.prompts)
 
     def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-        idx = torch.randint(0, len(self), (size,), generator=generator)
-        return self.latents[idx], [self.prompts[i] for i in idx.tolist()], idx
+        idx = torch.randint(0, len(self), (size,), generator=generator)  # CPU draw: same on every device
+        return self.latents[idx.to(self.latents.device)], [self.prompts[i] for i in idx.tolist()], idx
+
+    def to(self, model: Diffusion) -> "Images":
+        return Images(model.put(self.latents), self.prompts)
 
 
 @dataclass
@@ -66,6 +71,11 @@ class EraseData:
             raise ValueError("the forget set is empty: no images show the concept")
         if len(self.substitutes) != len(self.forget) or len(self.ablated) != len(self.anchor):
             raise ValueError("substitutes must match the forget images and ablated prompts the anchor images")
+
+    def to(self, model: Diffusion) -> "EraseData":
+        """The images on ``model``'s device and in its dtype (moved once, not per step)."""
+        return dataclasses.replace(self, forget=self.forget.to(model), anchor=self.anchor.to(model),
+                                   retain=self.retain.to(model))
 
 
 def check_parameter_set(parameter_set: str, where: str = "") -> None:
@@ -97,7 +107,10 @@ def trainable(model: Diffusion, parameter_set: str) -> dict[str, nn.Parameter]:
 class EraseMethod:
     """Base of the fine-tuning diffusion methods (hyperparameters are dataclass fields
     of the subclasses). Subclasses define ``loss`` and may override ``parameter_set``,
-    ``setup`` and ``after_step``."""
+    ``setup`` and ``after_step``. ``precision`` (fp32, bf16, fp16) autocasts the loss,
+    fp16 with a gradient scaler."""
+
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("lr", "iterations", "batch_size"):
@@ -105,6 +118,7 @@ class EraseMethod:
                 raise ValueError(f"{self.method_name}.{name} must be positive, got {getattr(self, name)}")
         if hasattr(self, "parameter_set"):
             check_parameter_set(self.parameter_set, f" for {self.method_name}")
+        check_precision(self.precision)
 
     def setup(self, model: Diffusion, data: EraseData, generator: torch.Generator) -> None:
         """Called once before the first step (frozen copies, masks, cached embeddings)."""
@@ -122,16 +136,23 @@ class EraseMethod:
             p.requires_grad_(name in params)
         self.setup(model, data, generator)
         opt = torch.optim.Adam(params.values(), lr=self.lr)
+        scaler = grad_scaler(model.device, self.precision)
         model.unet.train()
         losses = []
         try:
             for step in range(self.iterations):
-                loss = self.loss(model, data, generator)
+                with autocast(model.device, self.precision):
+                    loss = self.loss(model, data, generator).float()
                 if not math.isfinite(loss.item()):
                     return {"diverged": True, "losses": losses}
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                if scaler is None:
+                    loss.backward()
+                    opt.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
                 self.after_step(model)
                 losses.append(loss.item())
                 if progress and (step + 1) % max(1, self.iterations // 20) == 0:

@@ -9,6 +9,8 @@ written against the 200k-parameter canvas UNet runs unchanged on Stable Diffusio
 
 from __future__ import annotations
 
+import copy
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,18 +54,46 @@ class Diffusion:
     latent_scale: float = 1.0
     extra: dict = field(default_factory=dict)  # e.g. the pipeline it came from
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    def put(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` on the UNet's device (floating tensors in its dtype)."""
+        if tensor.is_floating_point():
+            return tensor.to(device=self.device, dtype=self.dtype)
+        return tensor.to(self.device)
+
+    def to(self, device: torch.device | str) -> "Diffusion":
+        """This model on ``device``: itself when already there, else a copy (UNet, VAE and
+        prompt encoder moved; the caller's model stays where it is)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        moved = copy.deepcopy(self)
+        for module in (moved.unet, moved.vae, moved.encoder if isinstance(moved.encoder, nn.Module) else None):
+            if module is not None:
+                module.to(device)
+        return moved
+
     @torch.no_grad()
     def encode(self, prompts: list[str]) -> torch.Tensor:
-        return self.encoder(list(prompts)).detach()
+        return self.put(self.encoder(list(prompts)).detach())
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         return self.unet(x_t, t, encoder_hidden_states=emb).sample
 
     def noisy(self, x0: torch.Tensor, generator: torch.Generator, t: torch.Tensor | None = None):
         """(x_t, t, ε) for clean latents ``x0`` at random (or given) timesteps."""
+        # drawn on the CPU from the caller's generator: the same numbers on every device
         if t is None:
             t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
-        noise = torch.randn(x0.shape, generator=generator)
+        x0 = self.put(x0)
+        noise, t = self.put(torch.randn(x0.shape, generator=generator)), t.to(x0.device)
         return self.scheduler.add_noise(x0, noise, t), t, noise
 
     def denoising_loss(self, x0: torch.Tensor, emb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -98,7 +128,7 @@ class Diffusion:
         sampler = DDIMScheduler.from_config(self.scheduler.config)
         sampler.set_timesteps(steps)
         empty = self.encode([""])
-        x = torch.randn((len(emb), *self.latent_shape), generator=generator)
+        x = self.put(torch.randn((len(emb), *self.latent_shape), generator=generator))  # CPU draw, then moved
         timesteps = sampler.timesteps[: stop_after if stop_after is not None else steps]
         for t in timesteps:
             parts = []
@@ -112,8 +142,8 @@ class Diffusion:
                 parts.append(uncond + guidance * (cond - uncond))
             x = sampler.step(torch.cat(parts), t, x).prev_sample
         if stop_after is not None and stop_after < steps:
-            return x, sampler.timesteps[stop_after].expand(len(x))
-        return x, torch.zeros(len(x), dtype=torch.long)
+            return x, sampler.timesteps[stop_after].expand(len(x)).to(x.device)
+        return x, torch.zeros(len(x), dtype=torch.long, device=x.device)
 
 
 def is_cross_attention(name: str) -> bool:

@@ -24,9 +24,38 @@ def is_pipeline_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / "model_index.json").is_file()
 
 
-def load_pipeline(path: str | os.PathLike) -> Diffusion:
+def read_prompts(path: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a prompts file (one-line ``ValueError`` if unreadable or empty)."""
+    try:
+        lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    except OSError as err:
+        raise ValueError(f"cannot read prompts file {path}: {err.strerror}") from None
+    prompts = [line for line in lines if line]
+    if not prompts:
+        raise ValueError(f"{path} holds no prompts")
+    return prompts
+
+
+class PromptEncoder(torch.nn.Module):
+    """A pipeline's tokenizer and text encoder as one module (it moves with ``.to``)."""
+
+    def __init__(self, tokenizer, text_encoder: torch.nn.Module):
+        super().__init__()
+        self.tokenizer, self.text_encoder = tokenizer, text_encoder
+
+    def forward(self, prompts: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.text_encoder.device))[0]
+
+
+def load_pipeline(path: str | os.PathLike, device: str | torch.device | None = None,
+                  torch_dtype: torch.dtype | None = None) -> Diffusion:
     """A local Stable Diffusion pipeline directory (model_index.json, unet/, vae/,
-    text_encoder/, tokenizer/, scheduler/) as a :class:`Diffusion`. No downloads."""
+    text_encoder/, tokenizer/, scheduler/) as a :class:`Diffusion` on ``device``
+    (default CPU), weights in ``torch_dtype`` (default as saved). No downloads."""
+    from obliviate.core.devices import resolve_device
+
     import diffusers
     import transformers
     from diffusers import DDPMScheduler, StableDiffusionPipeline
@@ -37,21 +66,19 @@ def load_pipeline(path: str | os.PathLike) -> Diffusion:
     if not is_pipeline_dir(path):
         raise ValueError(f"{path} is not a diffusers pipeline directory (no model_index.json)")
     pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, requires_safety_checker=False,
-                                                   local_files_only=True)
+                                                   local_files_only=True,
+                                                   **({"torch_dtype": torch_dtype} if torch_dtype else {}))
     pipe.set_progress_bar_config(disable=True)
+    pipe.to(resolve_device(device))
     for module in (pipe.text_encoder, pipe.vae, pipe.unet):
         module.eval()
-    tokenizer, text_encoder = pipe.tokenizer, pipe.text_encoder
-
-    def encode(prompts: list[str]) -> torch.Tensor:
-        ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                        truncation=True, return_tensors="pt").input_ids
-        return text_encoder(ids)[0]
+    encode = PromptEncoder(pipe.tokenizer, pipe.text_encoder)
 
     size = pipe.unet.config.sample_size
     return Diffusion(unet=pipe.unet, encoder=encode, scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
                      latent_shape=(pipe.unet.config.in_channels, size, size), vae=pipe.vae,
-                     latent_scale=pipe.vae.config.scaling_factor, extra={"pipeline": pipe})
+                     latent_scale=pipe.vae.config.scaling_factor,
+                     extra={"pipeline": pipe})
 
 
 def save_pipeline(model: Diffusion, out: str | os.PathLike) -> Path:
@@ -99,7 +126,7 @@ def prompt_data(model: Diffusion, concept: str, forget_prompts: list[str], retai
     def images(prompts: list[str]) -> Images:
         repeated = [p for p in prompts for _ in range(images_per_prompt)]
         if not repeated:
-            return Images(torch.zeros((0, *model.latent_shape)), [])
+            return Images(model.put(torch.zeros((0, *model.latent_shape))), [])
         latents, _ = model.sample(model.encode(repeated), g, steps=steps, guidance=guidance)
         return Images(latents, repeated)
 

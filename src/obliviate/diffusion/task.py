@@ -64,13 +64,16 @@ class DigitsCanvasTask:
 
     # -- cached models ---------------------------------------------------------------
 
-    def model_for(self, store: Store, kind: str, spec: str = "", progress=None) -> tuple[Diffusion, float]:
+    def model_for(self, store: Store, kind: str, spec: str = "", progress=None,
+                  device: str | None = None) -> tuple[Diffusion, float]:
         """The original denoiser (``kind="original"``) or the one retrained without
-        ``spec``'s images (``"retrain"``), from the store or trained now; returns
-        (model, training seconds)."""
+        ``spec``'s images (``"retrain"``), from the store or trained now, on ``device``
+        (None: CPU); returns (model, training seconds)."""
+        from obliviate.core.devices import resolve_device
+
         forget = Concept.parse(spec).text if kind == "retrain" else ""
         key = ModelKey(self.name, kind, self.recipe_digest(), self.recipe.seed, forget)
-        model = self.new_model()
+        model = self.new_model().to(resolve_device(device))
         hit = store.load_model(key)
         if hit is not None:
             model.unet.load_state_dict(hit[0])

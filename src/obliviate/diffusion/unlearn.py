@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from obliviate.core.devices import resolve_device
 from obliviate.core.registry import build
 from obliviate.core.results import UnlearningWarning, UnlearnResult
 from obliviate.core.seeding import seed_everything
@@ -24,15 +25,26 @@ def copy_model(model: Diffusion) -> Diffusion:
 
 def unlearn_diffusion(model: Diffusion, data: EraseData, method: str, seed: int = 0,
                       hparams: dict[str, Any] | None = None,
-                      progress: Callable[[int, int, float], None] | None = None) -> UnlearnResult:
+                      progress: Callable[[int, int, float], None] | None = None,
+                      device: str | torch.device | None = None, precision: str | None = None) -> UnlearnResult:
     """Erase ``data.concept`` from a copy of ``model`` with a method of the diffusion track.
 
     The result's ``flags`` contain "diverged" when the loss or the weights became
     non-finite. ``before``/``after`` hold the denoising loss of forget and retain
     images under their prompts (same noise before and after): a proxy that needs no
     judge; whether the concept is really gone needs judges (see
-    :func:`obliviate.diffusion.evaluate.evaluate_canvas` for the built-in task)."""
-    algo = build(method, dict(hparams or {}), "diffusion")
+    :func:`obliviate.diffusion.evaluate.evaluate_canvas` for the built-in task).
+
+    ``device`` (None: where ``model`` is) places the copy that is trained;
+    ``precision`` (fp32, bf16, fp16) is the training loop's autocast, for the
+    fine-tuning methods (a closed-form method refuses it)."""
+    hparams = dict(hparams or {})
+    if precision is not None:
+        hparams["precision"] = precision
+    algo = build(method, hparams, "diffusion")
+    if device is not None:
+        model = model.to(resolve_device(device))
+    data = data.to(model)
     work = copy_model(model)
     before = denoising_losses(model, data)
     generator = seed_everything(seed)

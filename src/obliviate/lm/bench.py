@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obliviate.core.registry import get_method
+from obliviate.core.rows import check_hparams, record, summary_cells
 from obliviate.core.store import Store
 from obliviate.lm.evaluate import evaluate_lm, public
 from obliviate.lm.task import LM_TASKS, TofuMiniTask
@@ -28,13 +29,12 @@ class LMBenchPlan:
     methods: list[str]
     seeds: list[int]
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str | None = None  # where models train and are scored (None: CPU)
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
 
 
 def plan_lm(task: str, forget: str, methods: list[str], seeds: list[int],
-            hparams: dict[str, dict[str, Any]]) -> LMBenchPlan:
-    from obliviate.bench import check_hparams
-
+            hparams: dict[str, dict[str, Any]], device: str | None = None) -> LMBenchPlan:
     the_task = LM_TASKS[task]
     if forget not in the_task.specs:
         raise ValueError(f"unknown forget spec {forget!r} for {task}; use {', '.join(the_task.specs)}")
@@ -42,7 +42,7 @@ def plan_lm(task: str, forget: str, methods: list[str], seeds: list[int],
         if m not in PSEUDO and m != "retrain":
             get_method(m, "lm")
     check_hparams(methods, hparams, "lm")
-    return LMBenchPlan(the_task, forget, methods, seeds, hparams)
+    return LMBenchPlan(the_task, forget, methods, seeds, hparams, device)
 
 
 def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=None) -> list[dict]:
@@ -57,9 +57,11 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
     for seed in plan.seeds:
         say = (lambda text: console.print(text)) if (console and show_progress) else (lambda text: None)
         say(f"seed {seed}: original model")
-        original, tokenizer, original_s = plan.task.model_for(store, "original", seed, progress=show_progress)
+        original, tokenizer, original_s = plan.task.model_for(store, "original", seed, progress=show_progress,
+                                                               device=plan.device)
         say(f"seed {seed}: retain-only model")
-        retained, _, retain_s = plan.task.model_for(store, "retrain", seed, plan.forget, progress=show_progress)
+        retained, _, retain_s = plan.task.model_for(store, "retrain", seed, plan.forget, progress=show_progress,
+                                                        device=plan.device)
         evaluate = lambda model, ref: evaluate_lm(model, tokenizer, split, reference=ref, seed=seed,  # noqa: E731
                                                   truth_ratio_against="answer", relearn=True)
         reference = evaluate(retained, None)
@@ -81,22 +83,9 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
                 row.update(hparams=result.hparams, flags=result.flags)
             row["metrics"] = public(scores) | {"seconds": seconds}
             rows.append(row)
-    from obliviate.bench import record
-
     record(store, rows, plan.tuned)
     return rows
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    from obliviate.bench import _pm, summarize
-
-    header = ["method"] + [name for name, _, _ in TABLE] + ["time(s)", "flags"]
-    summary = summarize(rows)
-    single = all(s["n"] == 1 for s in summary)  # one seed: no ± 0.0 clutter
-    cell = (lambda ms, d: f"{ms[0]:.{d}f}") if single else _pm  # noqa: E731
-    body = []
-    for s in summary:
-        st = s["stats"]
-        cells = [s["method"]] + [cell(st[key], digits) for _, key, digits in TABLE]
-        body.append(cells + [cell(st["seconds"], 1), "; ".join(s["flags"])])
-    return header, body
+    return summary_cells(rows, TABLE, plain_single_seed=True)

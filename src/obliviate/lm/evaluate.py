@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from obliviate.lm import metrics as M
 from obliviate.lm.corpus import QA, LMSplit
-from obliviate.lm.text import encode_qa, pad, prompt_of
+from obliviate.lm.text import encode_qa, on_device, pad, prompt_of
 
 IGNORE = -100
 
@@ -39,18 +39,20 @@ def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = N
     examples = [encode_qa(tokenizer, qa, None if answers is None else answers[i]) for i, qa in enumerate(qas)]
     out = Scores(np.zeros(len(examples)))
     for start in range(0, len(examples), batch_size):
-        batch = pad(examples[start:start + batch_size], tokenizer.pad_token_id)
+        batch = on_device(pad(examples[start:start + batch_size], tokenizer.pad_token_id), model)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         logits, targets = logits[:, :-1], batch["labels"][:, 1:]
         mask = targets != IGNORE
         logp = F.log_softmax(logits, dim=-1)
         token_lp = logp.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-        out.avg_nll[start:start + len(mask)] = (-(token_lp * mask).sum(1) / mask.sum(1)).numpy()
+        out.avg_nll[start:start + len(mask)] = (-(token_lp * mask).sum(1) / mask.sum(1)).cpu().numpy()
         if details:
             probs = logp.exp()
             mean = (probs * logp).sum(-1)
             std = ((probs * logp.pow(2)).sum(-1) - mean.pow(2)).clamp_min(0).sqrt()
             argmax = logits.argmax(-1)
+            # per-example arrays for the NumPy metrics: one transfer per batch
+            token_lp, mean, std, argmax, targets, mask = (t.cpu() for t in (token_lp, mean, std, argmax, targets, mask))
             for i in range(len(mask)):
                 m = mask[i]
                 out.token_logprobs.append(token_lp[i][m].numpy())
@@ -74,7 +76,7 @@ def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 3
     try:
         for start in range(0, len(questions), batch_size):
             prompts = [prompt_of(q) for q in questions[start:start + batch_size]]
-            enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = on_device(dict(tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)), model)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                           eos_token_id=tokenizer.eos_token_id)
             if samples:
@@ -191,7 +193,7 @@ def relearn_attack(model, tokenizer, split: LMSplit, epochs: int = 3, lr: float 
         raise ValueError("the relearning attack needs at least two forget examples")
     attacked = copy.deepcopy(model)
     fit(attacked, tokenizer, [encode_qa(tokenizer, qa) for qa in taught],
-        LMRecipe(epochs=epochs, lr=lr, batch_size=8, warmup_ratio=0.0), seed)
+        LMRecipe(epochs=epochs, lr=lr, batch_size=8, warmup_ratio=0.0), seed, device=next(model.parameters()).device)
     greedy = generate(attacked, tokenizer, [qa.question for qa in probe])
     return {"relearn_prob": float(M.answer_probability(score(attacked, tokenizer, probe).avg_nll).mean()),
             "relearn_rouge": float(np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, probe)]))}

@@ -58,8 +58,9 @@ class LMRecipe:
 
 def training_args(output_dir: str, *, epochs: float, lr: float, batch_size: int, seed: int,
                   weight_decay: float = 0.0, warmup_ratio: float = 0.0, scheduler: str = "linear",
-                  progress: bool = False):
-    """``TrainingArguments`` for a quiet, deterministic run that writes nothing to keep."""
+                  progress: bool = False, device: torch.device | None = None):
+    """``TrainingArguments`` for a quiet, deterministic run that writes nothing to keep,
+    on the CPU when ``device`` is the CPU (or None without CUDA), else on the launcher's GPU."""
     import inspect
 
     from transformers import TrainingArguments
@@ -73,19 +74,20 @@ def training_args(output_dir: str, *, epochs: float, lr: float, batch_size: int,
         lr_scheduler_type=scheduler, seed=seed, data_seed=seed, report_to="none",
         save_strategy="no", logging_strategy="no", disable_tqdm=not progress,
         remove_unused_columns=False, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=(device.type == "cpu") if device is not None else not torch.cuda.is_available(),
     )
 
 
 def fit(model, tokenizer, examples: Sequence[Example], recipe: LMRecipe, seed: int,
-        progress: bool = False) -> float:
-    """Train ``model`` on ``examples`` (answer-token cross-entropy); returns seconds."""
+        progress: bool = False, device: torch.device | None = None) -> float:
+    """Train ``model`` on ``examples`` (answer-token cross-entropy) on ``device`` (see
+    :func:`training_args`); returns seconds."""
     from transformers import Trainer
 
     with tempfile.TemporaryDirectory(prefix="obliviate-") as tmp:
         args = training_args(tmp, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
                              seed=seed, weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
-                             progress=progress)
+                             progress=progress, device=device)
         trainer = quiet(Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
                                 data_collator=collate(tokenizer.pad_token_id)), progress)
         start = time.perf_counter()

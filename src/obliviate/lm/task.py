@@ -44,10 +44,15 @@ class TofuMiniTask:
                            "vocab": self.vocab_size, "version": RECIPE_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def model_for(self, store: Store, kind: str, seed: int, spec: str = "", progress: bool = False):
+    def model_for(self, store: Store, kind: str, seed: int, spec: str = "", progress: bool = False,
+                  device: str | None = None):
         """The original (``kind="original"``, trained on every training QA) or the
         retain-only reference (``kind="retrain"``, without ``spec``'s forget people),
-        from the store or trained now. Returns (model, tokenizer, training seconds)."""
+        from the store or trained now, on ``device`` (None: CPU). Returns (model,
+        tokenizer, training seconds)."""
+        from obliviate.core.devices import resolve_device
+
+        device = resolve_device(device)
         key = ModelKey(self.name, kind, self.recipe_digest(), seed, spec if kind == "retrain" else "")
         hit = store.load_model(key)
         tokenizer = self.tokenizer
@@ -56,12 +61,13 @@ class TofuMiniTask:
             state, meta = hit
             model.load_state_dict(state, strict=False)
             model.tie_weights()
-            model.eval()
+            model.to(device).eval()
             return model, tokenizer, float(meta["seconds"])
         qas = self.split(spec).retain if kind == "retrain" else self.corpus.training_qa()
-        seconds = fit(model, tokenizer, [encode_qa(tokenizer, qa) for qa in qas], self.recipe, seed, progress)
+        seconds = fit(model.to(device), tokenizer, [encode_qa(tokenizer, qa) for qa in qas], self.recipe, seed, progress,
+                      device)
         store.save_model(key, model.state_dict(), {"seconds": seconds, "n_train": len(qas), "forget": key.forget})
-        return model, tokenizer, seconds
+        return model.to(device), tokenizer, seconds
 
 
 LM_TASKS = {"tofu-mini": TofuMiniTask()}

@@ -68,6 +68,12 @@ def pad(examples: Sequence[Example], pad_id: int, side: str = "right") -> dict[s
     return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}
 
 
+def on_device(batch: dict[str, torch.Tensor], model) -> dict[str, torch.Tensor]:
+    """A padded batch on ``model``'s device (token ids stay integers)."""
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
+
+
 class ExampleDataset(Dataset):
     """Tokenised examples, collated by :func:`collate`."""
 

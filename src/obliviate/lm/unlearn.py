@@ -26,7 +26,7 @@ from obliviate.core.results import UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 from obliviate.lm.corpus import QA
 from obliviate.lm.losses import sequence_nll, shifted
-from obliviate.lm.text import Example, encode, encode_qa, pad, prompt_of
+from obliviate.lm.text import Example, encode, encode_qa, on_device, pad, prompt_of
 
 IDK_ANSWERS = ("I don't know.", "I have no idea.", "I'm not sure about that.", "That is something I don't know.",
                "I can't answer that.", "I'm afraid I don't know.")
@@ -143,32 +143,33 @@ def cache_reference(method: LMMethod, model, tokenizer, forget: list[dict], reta
             continue
         for start in range(0, len(items), 32):
             chunk = items[start:start + 32]
-            batch = pad([it["example"] for it in chunk], tokenizer.pad_token_id)
+            batch = on_device(pad([it["example"] for it in chunk], tokenizer.pad_token_id), model)
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                         output_hidden_states="retain_hidden" in keys)
             logits, _, mask = shifted(out.logits.float(), batch["labels"])
             nll, _ = sequence_nll(out.logits.float(), batch["labels"])
+            # kept on the CPU with the data; the Trainer moves each batch to the model
             for i, it in enumerate(chunk):
                 if f"{prefix}_logp" in keys:
-                    it[f"{prefix}_logp"] = -nll[i]
+                    it[f"{prefix}_logp"] = -nll[i].cpu()
                 if f"{prefix}_logits" in keys:
-                    it[f"{prefix}_logits"] = logits[i][mask[i]].clone()
+                    it[f"{prefix}_logits"] = logits[i][mask[i]].cpu()
                 if f"{prefix}_logprobs" in keys:
-                    it[f"{prefix}_logprobs"] = torch.log_softmax(logits[i][mask[i]], -1).clone()
+                    it[f"{prefix}_logprobs"] = torch.log_softmax(logits[i][mask[i]], -1).cpu()
                 if "retain_hidden" in keys:
                     h = out.hidden_states[method.layer + 1][i]
-                    it["retain_hidden"] = h[batch["attention_mask"][i].bool()].clone()
+                    it["retain_hidden"] = h[batch["attention_mask"][i].bool()].cpu()
             if "idk_logp" in keys:
-                idk = pad([it["idk"] for it in chunk], tokenizer.pad_token_id)
+                idk = on_device(pad([it["idk"] for it in chunk], tokenizer.pad_token_id), model)
                 idk_logp = sequence_logp(model, idk)
                 for i, it in enumerate(chunk):
-                    it["idk_logp"] = idk_logp[i]
+                    it["idk_logp"] = idk_logp[i].cpu()
 
 
 # -- the Trainer ------------------------------------------------------------------------
 
 def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int, output_dir: str,
-                 progress: bool = False):
+                 progress: bool = False, device: torch.device | None = None):
     from transformers import Trainer, TrainerCallback
 
     from obliviate.lm.models import quiet, training_args
@@ -191,16 +192,22 @@ def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int
 
     args = training_args(output_dir, epochs=method.epochs, lr=method.lr, batch_size=method.batch_size, seed=seed,
                          weight_decay=method.weight_decay, warmup_ratio=method.warmup_ratio, scheduler="constant",
-                         progress=progress)
+                         progress=progress, device=device)
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
                              callbacks=[EpochEnd()])
     return quiet(trainer, progress)
 
 
 def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | None, method: str, seed: int,
-               hparams: dict[str, Any], progress: bool = False) -> UnlearnResult:
-    """Validate, copy the model, cache references, train with the method's loss, check health."""
+               hparams: dict[str, Any], progress: bool = False, device: str | torch.device | None = None) -> UnlearnResult:
+    """Validate, copy the model, cache references, train with the method's loss, check health.
+
+    ``device`` (None: where ``model`` is) places the copy; training runs where the
+    ``transformers.Trainer`` puts it: that device on a single machine, each process's
+    GPU under ``accelerate launch`` / ``torchrun``."""
     import warnings
+
+    from obliviate.core.devices import resolve_device
 
     info = get_method(method, "lm")
     algorithm = build(method, hparams, "lm")
@@ -213,7 +220,11 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
         raise ValueError("a language model needs its tokenizer: pass tokenizer=...")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    work = copy.deepcopy(model)
+    target = resolve_device(device) if device is not None else next(model.parameters()).device
+    if target.type == "cuda" and (target.index or 0) != torch.cuda.current_device() and not _launched():
+        raise ValueError(f"the Trainer trains on the current CUDA device (cuda:{torch.cuda.current_device()}), not "
+                         f"{target}: run with CUDA_VISIBLE_DEVICES={target.index} and --device cuda")
+    work = copy.deepcopy(model).to(target)
     generator = seed_everything(seed)
     forget_items = [{"example": encode_qa(tokenizer, qa)} for qa in forget]
     algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator)
@@ -231,7 +242,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     with tempfile.TemporaryDirectory(prefix="obliviate-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         trainer = make_trainer(model_to_train, tokenizer, algorithm, PairedDataset(forget_items, retain_items),
-                               seed, tmp, progress)
+                               seed, tmp, progress, target)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -249,8 +260,15 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     for message in result.warnings():
         from obliviate.core.results import UnlearningWarning
 
-        warnings.warn(message, UnlearningWarning, stacklevel=3)
+        warnings.warn(message, UnlearningWarning, stacklevel=4)
     return result
+
+
+def _launched() -> bool:
+    """Under ``torchrun`` / ``accelerate launch`` (the launcher assigns each process its GPU)."""
+    import os
+
+    return "LOCAL_RANK" in os.environ
 
 
 def as_qa_list(data, name: str) -> list[QA]:

@@ -35,7 +35,9 @@ class BoundaryExpanding(LossMethod):
     def setup(self, model, data, generator):
         parent, self.head_name, head = find_head(model, data.num_classes)
         self.parent, self.num_classes = parent, data.num_classes
-        wide = nn.Linear(head.in_features, head.out_features + 1, bias=head.bias is not None)
+        # initialised on the CPU (the shadow row's random init is the same on every device), then moved
+        wide = nn.Linear(head.in_features, head.out_features + 1, bias=head.bias is not None,
+                         dtype=head.weight.dtype).to(head.weight.device)
         with torch.no_grad():
             wide.weight[:-1] = head.weight
             if head.bias is not None:
@@ -44,12 +46,13 @@ class BoundaryExpanding(LossMethod):
 
     def loss(self, model, batch):
         x, _ = batch.forget
-        shadow = torch.full((len(x),), self.num_classes, dtype=torch.long)
+        shadow = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
         return F.cross_entropy(model(x), shadow)
 
     def teardown(self, model):
         wide = getattr(self.parent, self.head_name)
-        head = nn.Linear(wide.in_features, self.num_classes, bias=wide.bias is not None)
+        head = nn.Linear(wide.in_features, self.num_classes, bias=wide.bias is not None,
+                         device=wide.weight.device, dtype=wide.weight.dtype)
         with torch.no_grad():
             head.weight.copy_(wide.weight[:-1])
             if wide.bias is not None:

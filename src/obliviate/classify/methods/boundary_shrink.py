@@ -25,7 +25,7 @@ def nearest_wrong_labels(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
     (grad_x,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
     with torch.no_grad():
         logits = model(x + epsilon * grad_x.sign())
-        logits[torch.arange(len(y)), y] = float("-inf")
+        logits[torch.arange(len(y), device=y.device), y] = float("-inf")
         return logits.argmax(1)
 
 

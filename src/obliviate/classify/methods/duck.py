@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from obliviate.classify.data import batches
 from obliviate.classify.loop import AscentMethod
 from obliviate.classify.models import features_and_logits
+from obliviate.core.devices import to_model
 from obliviate.core.registry import register
 
 
@@ -37,11 +38,13 @@ class DUCK(AscentMethod):
     @torch.no_grad()
     def setup(self, model, data, generator):
         model.eval()
-        sums, counts = None, torch.zeros(data.num_classes)
+        sums, counts = None, None
         for x, y in batches(data.retain, 512, shuffle=False):
+            x, y = to_model(model, x, y)
             feats, _ = features_and_logits(model, x)
             if sums is None:
-                sums = torch.zeros(data.num_classes, feats.shape[1])
+                sums = feats.new_zeros(data.num_classes, feats.shape[1])
+                counts = torch.zeros(data.num_classes, dtype=torch.long, device=feats.device)
             sums.index_add_(0, y, feats)
             counts += torch.bincount(y, minlength=data.num_classes)
         self.centroids = sums / counts.clamp_min(1)[:, None]

@@ -55,13 +55,14 @@ class FisherForgetting(Method):
     def apply(self, model, data, generator, progress=None) -> History:
         fisher = empirical_fisher(model, data.retain)
         gone = forgotten_classes(data) if self.zero_class_head else torch.zeros(0, dtype=torch.long)
+        gone = gone.to(next(model.parameters()).device)
         _, _, head = find_head(model, data.num_classes)
         with torch.no_grad():
             for name, p in model.named_parameters():
                 if name not in fisher:
                     continue
                 cap = self.head_max_var if p.shape[0] == data.num_classes else self.max_var
-                noise = torch.randn(p.shape, generator=generator)
+                noise = torch.randn(p.shape, generator=generator).to(p)  # drawn on the CPU: same on every device
                 p.add_(fisher_noise_std(fisher[name], self.alpha, cap) * noise)
             for p in head.parameters():
                 p[gone] = 0.0

@@ -22,15 +22,16 @@ import torch.nn.functional as F
 from obliviate.classify.data import batches, sample, size
 from obliviate.classify.grads import flat, per_sample_grads, summed_batch_grads, unflat
 from obliviate.classify.loop import History, Method
+from obliviate.core.devices import to_model
 from obliviate.core.registry import register
-from obliviate.metrics import accuracy
+from obliviate.classify.metrics import accuracy
 
 
 def woodbury_inverse_hvp(per_example: torch.Tensor, v: torch.Tensor, damping: float) -> torch.Tensor:
     """(λI + GᵀG/N)⁻¹ v for G = ``per_example`` (N×P); the N×N system is solved in float64."""
     g = per_example
     n = g.shape[0]
-    small = n * damping * torch.eye(n, dtype=torch.float64) + (g @ g.T).double()
+    small = n * damping * torch.eye(n, dtype=torch.float64, device=g.device) + (g @ g.T).double()
     coef = torch.linalg.solve(small, (g @ v).double()).to(g.dtype)
     return (v - g.T @ coef) / damping
 
@@ -59,7 +60,7 @@ class InfluenceUnlearning(Method):
         rows = []
         model.eval()
         for x, y in batches(sample(data.retain, self.n_samples, seed), 256, shuffle=False):
-            rows.append(flat(per_sample_grads(model, x, y, F.cross_entropy), batched=True))
+            rows.append(flat(per_sample_grads(model, *to_model(model, x, y), F.cross_entropy), batched=True))
         step = woodbury_inverse_hvp(torch.cat(rows), v, self.damping)
         delta = unflat(self.scale * n_f / (n_f + n_r) * step, summed)
         probe = sample(data.retain, 1024)

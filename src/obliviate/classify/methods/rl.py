@@ -20,7 +20,7 @@ from obliviate.core.registry import register
 
 def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
     """A label drawn uniformly from the classes other than ``y``, for each element."""
-    shift = torch.randint(1, num_classes, y.shape, generator=generator)
+    shift = torch.randint(1, num_classes, y.shape, generator=generator).to(y.device)  # drawn on the CPU
     return (y + shift) % num_classes
 
 

@@ -26,7 +26,7 @@ def saliency_mask(saliency: dict[str, torch.Tensor], keep: float) -> dict[str, t
     """Boolean masks selecting exactly the top ``keep`` share of all entries by value."""
     flat = torch.cat([s.reshape(-1) for s in saliency.values()])
     k = round(keep * flat.numel())
-    chosen = torch.zeros(flat.numel(), dtype=torch.bool)
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
     chosen[torch.topk(flat, k).indices] = True
     masks, start = {}, 0
     for name, s in saliency.items():

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from obliviate.classify.loop import LossMethod, Phase
 from obliviate.core.registry import register
-from obliviate.metrics import accuracy
+from obliviate.classify.metrics import accuracy
 
 
 def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -21,6 +21,7 @@ from torch.utils.data import TensorDataset
 from obliviate.classify.data import UnlearnData, batches, labels
 from obliviate.classify.loop import LossMethod, Phase
 from obliviate.classify.methods.fisher import forgotten_classes
+from obliviate.core.devices import placement
 from obliviate.core.registry import register
 
 
@@ -53,8 +54,9 @@ class UNSIR(LossMethod):
         self.impair = UnlearnData(TensorDataset(noise, noise_labels), data.retain, data.num_classes)
 
     def error_maximising_noise(self, model, cls: int, shape, generator) -> torch.Tensor:
-        noise = torch.randn((self.noise_samples, *shape), generator=generator).requires_grad_(True)
-        target = torch.full((self.noise_samples,), cls, dtype=torch.long)
+        where = placement(model)  # noise drawn on the CPU (same on every device), then moved
+        noise = where.put(torch.randn((self.noise_samples, *shape), generator=generator)).requires_grad_(True)
+        target = torch.full((self.noise_samples,), cls, dtype=torch.long, device=where.device)
         opt = torch.optim.Adam([noise], lr=self.noise_lr)
         model.eval()
         for _ in range(self.noise_steps):
@@ -64,7 +66,7 @@ class UNSIR(LossMethod):
             loss.backward()
             opt.step()
         model.zero_grad(set_to_none=True)
-        return noise.detach()
+        return noise.detach().cpu()  # the impair set is data: it lives where the data does
 
     def impair_loss(self, model, batch):
         x, y, _ = batch.joined()

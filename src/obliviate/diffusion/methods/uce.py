@@ -27,7 +27,7 @@ def uce_solution(W: torch.Tensor, erase: torch.Tensor, guide: torch.Tensor, pres
     """The UCE edit of one projection ``W`` (out × d); ``erase``/``guide`` (n_e × d) are
     paired rows, ``preserve`` (n_p × d). Computed in float64."""
     W64, E, G, P = (a.double() for a in (W, erase, guide, preserve))
-    eye = torch.eye(W64.shape[1], dtype=torch.float64)
+    eye = torch.eye(W64.shape[1], dtype=torch.float64, device=W.device)
     lhs = lam * W64 + (G @ W64.T).T @ E + preserve_scale * W64 @ P.T @ P
     gram = lam * eye + E.T @ E + preserve_scale * P.T @ P
     return torch.linalg.solve(gram, lhs.T).T.to(W.dtype)

@@ -20,7 +20,7 @@ import torch
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import rmu_loss
-from obliviate.lm.text import pad
+from obliviate.lm.text import on_device, pad
 from obliviate.lm.unlearn import LMMethod
 
 
@@ -48,17 +48,19 @@ class RMU(LMMethod):
             self.layer = n_layers // 2
         if not 0 <= self.layer < n_layers:
             raise ValueError(f"rmu.layer must be in 0..{n_layers - 1}, got {self.layer}")
-        u = torch.rand(model.config.hidden_size, generator=generator)
+        u = torch.rand(model.config.hidden_size, generator=generator)  # drawn on the CPU: same on every device
         with torch.no_grad():
-            batch = pad(forget[:64], tokenizer.pad_token_id)
-            norm = hidden_at(model.eval(), batch, self.layer)[batch["labels"] != -100].norm(dim=-1).mean()
-        self.control = self.steering * norm * u / u.norm()
+            batch = on_device(pad(forget[:64], tokenizer.pad_token_id), model)
+            hidden = hidden_at(model.eval(), batch, self.layer)[batch["labels"] != -100]
+            u = u.to(hidden)
+            self.control = self.steering * hidden.norm(dim=-1).mean() * u / u.norm()
 
     def loss(self, model, inputs):
         f, r = inputs["forget"], inputs["retain"]
         h_f = hidden_at(model, f, self.layer)[f["labels"] != -100]  # answer tokens: the prompt template is shared
         h_r = hidden_at(model, r, self.layer)[r["attention_mask"].bool()]
-        return rmu_loss(h_f, self.control, h_r, r["retain_hidden"], self.retain_weight)
+        # the Trainer may move the model after setup (accelerate): the control vector follows it
+        return rmu_loss(h_f, self.control.to(h_f), h_r, r["retain_hidden"], self.retain_weight)
 
     def trainable(self, model):
         layers = range(max(0, self.layer - 2), self.layer + 1)

@@ -17,6 +17,7 @@ from torch import nn
 
 from obliviate.classify.data import Data, batches, labels, predict, sample, size
 from obliviate.classify.models import features_and_logits
+from obliviate.core.devices import to_model
 
 
 @torch.no_grad()
@@ -25,7 +26,7 @@ def penultimate_features(model: nn.Module, data: Data, batch_size: int = 512) ->
     model.eval()
     feats, ys = [], []
     for x, y in batches(data, batch_size, shuffle=False):
-        feats.append(features_and_logits(model, x)[0].double())
+        feats.append(features_and_logits(model, *to_model(model, x))[0].double().cpu())  # for scikit-learn
         ys.append(y)
     return torch.cat(feats).numpy(), torch.cat(ys).numpy()
 
@@ -78,7 +79,7 @@ def relearn_attack(model: nn.Module, forget: Data, *, shots: int = 10, steps: in
     base = forget.dataset if isinstance(forget, DataLoader) else forget
     shots_data, held_data = Subset(base, known.tolist()), Subset(base, held.tolist())
     x = torch.cat([xb for xb, _ in batches(shots_data, shots, shuffle=False)])
-    y = labels(shots_data)
+    x, y = to_model(model, x, labels(shots_data))
     attacked = copy.deepcopy(model)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(attacked.parameters(), lr=lr)

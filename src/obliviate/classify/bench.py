@@ -1,0 +1,132 @@
+"""Benchmarks: every method × seed on one built-in task and forget spec, against retraining.
+
+For each seed the original model (trained on the whole training split) and the
+reference (retrained on the retain split) come from the store, trained once with
+the task's recipe; each method unlearns from that seed's original; every model is
+scored with :func:`obliviate.evaluate` against that seed's reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from torch import nn
+
+from obliviate.classify.evaluate import evaluate
+from obliviate.classify.tasks import ClassifierTask, Split, get_task
+from obliviate.classify.training import cached_model
+from obliviate.classify.unlearn import unlearn_classifier
+from obliviate.core.registry import build, get_method
+from obliviate.core.store import Store
+from obliviate.core.rows import PSEUDO_METHODS, check_hparams, check_lists, pm, progress_bars, record, summarize, with_bar
+
+METRIC_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
+
+
+@dataclass
+class BenchPlan:
+    """A validated benchmark request: nothing has been trained or written yet."""
+
+    task: ClassifierTask
+    split: Split
+    methods: list[str]
+    seeds: list[int]
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str | None = None  # where models train and are scored (None: CPU)
+    tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
+
+    @property
+    def forget(self) -> str:
+        return self.split.spec.text
+
+
+def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
+         hparams: dict[str, dict[str, Any]] | None = None) -> BenchPlan:
+    """Validate a benchmark request; every error is a one-line ``ValueError``."""
+    methods, seeds = [m.strip() for m in methods if m.strip()], list(seeds)
+    the_task = get_task(task)
+    split = the_task.split(forget)
+    check_lists(methods, seeds)
+    for m in methods:
+        if m not in PSEUDO_METHODS:
+            info = get_method(m, "classifier")
+            if getattr(info.cls, "class_level_only", False) and split.spec.kind != "class":
+                raise ValueError(f"{m} is class-level only: use a class:K forget spec, not {split.spec.text!r}")
+    hparams = {k: dict(v) for k, v in (hparams or {}).items()}
+    check_hparams(methods, hparams, "classifier")
+    return BenchPlan(the_task, split, methods, seeds, hparams)
+
+
+def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, float]:
+    return evaluate(model, split.forget, split.retain, split.test, reference=reference,
+                    forget_test=split.forget_test)
+
+
+def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=None) -> list[dict]:
+    """Run a validated plan; returns one row per (method, seed), also recorded in the store."""
+    device = bench.device
+    methods = ["original"] + [m for m in bench.methods if m != "original"]
+    if "retrain" in methods:  # show retrain right after the original
+        methods.remove("retrain")
+        methods.insert(1, "retrain")
+    rows: list[dict] = []
+    epochs = bench.task.recipe["epochs"]
+    with progress_bars(show_progress, console) as progress:
+        overall = progress.add_task("bench", total=len(methods) * len(bench.seeds)) if progress else None
+        for seed in bench.seeds:
+            original, original_s, _ = with_bar(progress, f"seed {seed}: original", lambda cb: cached_model(
+                store, bench.task, "original", seed, bench.split, cb, device), epochs)
+            reference, reference_s, _ = with_bar(progress, f"seed {seed}: retrain", lambda cb: cached_model(
+                store, bench.task, "retrain", seed, bench.split, cb, device), epochs)
+            ref_scores = score(reference, bench.split, None)
+            for method in methods:
+                row = _row(bench, method, seed)
+                if method == "original":
+                    scores, seconds = score(original, bench.split, ref_scores), original_s
+                elif method == "retrain":
+                    scores, seconds = score(reference, bench.split, ref_scores), reference_s
+                    row["hparams"] = dict(bench.task.recipe)
+                else:
+                    hp = bench.hparams.get(method, {})
+                    epochs_of_method = build(method, hp, "classifier").__dict__.get("epochs", 1)
+                    result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
+                        original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
+                        holdout=bench.split.val), epochs_of_method, quiet=True)
+                    scores, seconds = score(result.model, bench.split, ref_scores), result.seconds
+                    row.update(hparams=result.hparams, flags=result.flags, stop_reason=result.stop_reason)
+                row["metrics"] = {k: scores[k] for k in METRIC_KEYS} | {"seconds": seconds}
+                if method not in ("original", "retrain"):
+                    row["metrics"]["check_seconds"] = result.check_seconds
+                if "forget_test_acc" in scores:
+                    row["metrics"]["forget_test_acc"] = scores["forget_test_acc"]
+                row["gaps"] = {k: scores[f"{k}_gap"] for k in METRIC_KEYS}
+                row["avg_gap"] = scores["avg_gap"]
+                rows.append(row)
+                if progress:
+                    progress.advance(overall)
+    record(store, rows, bench.tuned)
+    return rows
+
+
+def _row(bench: BenchPlan, method: str, seed: int) -> dict:
+    return {"task": bench.task.name, "forget": bench.forget, "method": method, "seed": seed,
+            "hparams": {}, "flags": [], "stop_reason": ""}
+
+
+def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the summary table: mean ± std over seeds of UA (= 100 − forget
+    accuracy), RA, TA, [TA of the forgotten class], MIA-efficacy, Avg. Gap, seconds, flags."""
+    class_wise = any("forget_test_acc" in r["metrics"] for r in rows)
+    header = ["method", "UA", "RA", "TA"] + (["TA(class)"] if class_wise else []) + \
+        ["MIA-eff", "Avg.Gap", "time(s)", "flags"]
+    body = []
+    for s in summarize(rows):
+        st = s["stats"]
+        cells = [s["method"], pm((100 - st["forget_acc"][0], st["forget_acc"][1])),
+                 pm(st["retain_acc"]), pm(st["test_acc"])]
+        if class_wise:
+            cells.append(pm(st["forget_test_acc"]))
+        cells += [pm(st["mia_efficacy"]), pm(st["avg_gap"], 2), pm(st["seconds"], 2), "; ".join(s["flags"])]
+        body.append(cells)
+    return header, body

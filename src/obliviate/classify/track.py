@@ -1,0 +1,129 @@
+"""The classifier track: any ``torch.nn.Module`` returning (batch, classes) logits,
+the built-in tasks of :mod:`obliviate.classify.tasks`, the methods of
+:mod:`obliviate.classify.methods`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable
+
+from torch import nn
+
+from obliviate.core.track import Column, EvalModels, Track
+
+
+class ClassifierTrack(Track):
+    name = "classifier"
+    description = "image / tabular classifiers: any torch.nn.Module returning (batch, classes) logits"
+    methods_module = "obliviate.classify.methods"
+    fallback = True  # every nn.Module no other track claims
+    tradeoff_axes = (("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),)
+    eval_columns = (Column("UA", "forget_acc", "forget_acc_std", complement=True),
+                    Column("RA", "retain_acc", "retain_acc_std"), Column("TA", "test_acc", "test_acc_std"),
+                    Column("MIA-eff", "mia_efficacy", "mia_efficacy_std"), Column("ToW", "tow", "tow_std"))
+    residual_columns = (Column("probe", "probe_acc"), Column("k-NN", "knn_acc"),
+                        Column("relearn steps", "relearn_steps"))
+    tune_objective = "Avg.Gap to the retrained model (forget, retain, validation accuracy, MIA-efficacy)"
+    eval_legend = ("score: F x RA/RA_r x TA/TA_r; probe / k-NN: forget accuracy recovered from frozen features "
+                   "(retrained models' value in brackets); relearn steps: fine-tuning steps on 10 forget examples "
+                   "until half the rest is right again (more = less residue).")
+
+    def owns_model(self, model: Any) -> bool:
+        return isinstance(model, nn.Module)
+
+    def task_names(self) -> tuple[str, ...]:
+        from obliviate.classify.tasks import TASKS
+
+        return tuple(TASKS)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        from obliviate.classify.tasks import TASKS
+
+        return [{"name": t.name, "track": self.name, "description": t.description, "num_classes": t.num_classes,
+                 "recipe": dict(t.recipe), "forget_specs": "class:K, random:FRAC, worst:FRAC, ids:PATH"}
+                for t in TASKS.values()]
+
+    def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, holdout=None,
+                device=None, precision=None, **options):
+        from obliviate.classify.unlearn import unlearn_classifier
+
+        if precision is not None:  # a hyperparameter of the training loop (one-shot methods refuse it)
+            hparams = hparams | {"precision": precision}
+        if isinstance(model, (str, os.PathLike)):
+            raise ValueError(f"{model} is neither a Hugging Face model directory nor a diffusers pipeline")
+        _refuse(options)
+        return unlearn_classifier(model, forget, retain, method, seed, hparams, progress, holdout, device=device)
+
+    def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
+        from obliviate.classify.bench import plan
+
+        the_plan = plan(task, forget, methods, seeds, hparams)
+        the_plan.device = device
+        return the_plan
+
+    def run_bench(self, plan, store, *, show_progress=True, console=None):
+        from obliviate.classify.bench import run
+
+        return run(plan, store, show_progress=show_progress, console=console)
+
+    def table_cells(self, rows):
+        from obliviate.classify.bench import table_cells
+
+        return table_cells(rows)
+
+    def legend(self, rows):
+        return "UA = 100 − forget accuracy; Avg. Gap = mean |UA, RA, TA, MIA − retrain's| (lower is better)"
+
+    def distance_to_retrain(self, row):
+        return row["avg_gap"], "Avg. Gap to retrain (points, lower is better)"
+
+    def plan_eval(self, task, forget, methods):
+        from obliviate.classify.tasks import get_task
+        from obliviate.core.registry import get_method
+
+        for m in methods:
+            get_method(m, self.name)
+        the_task = get_task(task)
+        split = the_task.split(forget)
+        return the_task, split, split.spec.text
+
+    def eval_models(self, plan, store) -> EvalModels:
+        from obliviate.classify.eval_models import ClassifierEval
+
+        return ClassifierEval(plan, store)
+
+    def tuner(self, task: str, forget: str, store, seed: int, device=None) -> Callable[[str, dict], float]:
+        """Avg. Gap to the retrained model with the **validation** split in the test split's
+        place (forget, retain, validation accuracy and MIA-efficacy); the test split is
+        never read."""
+        from obliviate.classify.evaluate import evaluate
+        from obliviate.classify.tasks import get_task
+        from obliviate.classify.training import cached_model
+        from obliviate.classify.unlearn import unlearn_classifier
+        from obliviate.core.metrics import avg_gap
+
+        the_task = get_task(task)
+        split = the_task.split(forget)
+        original = cached_model(store, the_task, "original", seed, split, device=device)[0]
+        retrained = cached_model(store, the_task, "retrain", seed, split, device=device)[0]
+        on_validation = lambda model: evaluate(model, split.forget, split.retain, split.val)  # noqa: E731
+        reference = on_validation(retrained)
+
+        def distance(method: str, hparams: dict) -> float:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = unlearn_classifier(original, split.forget, split.retain, method, seed, hparams,
+                                            holdout=split.val)
+            return avg_gap(on_validation(result.model), reference)
+
+        return distance
+
+
+def _refuse(options: dict) -> None:
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise ValueError(f"option(s) {', '.join(given)} do not apply to a classifier")
+
+
+TRACK = ClassifierTrack()

@@ -1,0 +1,216 @@
+"""Pure evaluation metrics on arrays, shared by every track: the SVC MIA attack, the
+Average Gap, the NeurIPS 2023 challenge score, tug-of-war and U-LiRA.
+
+Accuracy-type functions return fractions in [0, 1] (like scikit-learn);
+``evaluate()`` reports them in percent ("points"), as the papers do.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+GAP_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
+
+
+def svc_mia_efficacy(member: np.ndarray, nonmember: np.ndarray, target: np.ndarray) -> float:
+    """MIA-efficacy from one-dimensional attack features (pure, on arrays).
+
+    Train an SVC (rbf kernel, C=3, gamma="auto") to tell ``member`` features (label 1)
+    from ``nonmember`` features (label 0), then return the share of ``target``
+    examples it predicts to be non-members. Definition and settings of Jia et al.,
+    "Model Sparsity Can Simplify Machine Unlearning" (NeurIPS 2023), reused by SalUn
+    (Fan et al., ICLR 2024).
+    """
+    from sklearn.svm import SVC
+
+    member = np.asarray(member, dtype=np.float64).reshape(-1, 1)
+    nonmember = np.asarray(nonmember, dtype=np.float64).reshape(-1, 1)
+    target = np.asarray(target, dtype=np.float64).reshape(-1, 1)
+    if len(member) == 0 or len(nonmember) == 0:
+        raise ValueError("svc_mia_efficacy needs member and non-member examples to train the attack")
+    if len(target) == 0:
+        return float("nan")
+    features = np.concatenate([member, nonmember])
+    is_member = np.concatenate([np.ones(len(member)), np.zeros(len(nonmember))])
+    attack = SVC(C=3, gamma="auto", kernel="rbf").fit(features, is_member)
+    return float(1.0 - attack.predict(target).mean())
+
+
+def avg_gap(scores: Mapping[str, float], reference: Mapping[str, float],
+            keys: Sequence[str] = GAP_KEYS) -> float:
+    """Average Gap: mean over ``keys`` of abs(score − reference score).
+
+    The reference is the retrained model; lower is better, 0 is ideal. In the units
+    of the inputs: with :func:`obliviate.evaluate`'s percentages it is in points, as
+    in Fan et al. (SalUn), ICLR 2024 (the gap of UA = 1 − forget accuracy equals the
+    gap of forget accuracy).
+    """
+    missing = [k for k in keys if k not in scores or k not in reference]
+    if missing:
+        raise ValueError(f"avg_gap: missing score(s) {missing}")
+    return float(np.mean([abs(scores[k] - reference[k]) for k in keys]))
+
+
+# -- NeurIPS 2023 machine-unlearning challenge ------------------------------------------
+
+def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The challenge's logit-scaled confidence c = log(p_y + 1e-45) − log(Σ_{k≠y} p_k + 1e-45),
+    elementwise over leading axes; ``logits`` (..., classes), ``labels`` (examples,)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    onehot = np.eye(z.shape[-1], dtype=bool)[np.asarray(labels)]
+    p_y = np.where(onehot, p, 0.0).sum(-1)
+    p_other = np.where(onehot, 0.0, p).sum(-1)
+    return np.log(p_y + 1e-45) - np.log(p_other + 1e-45)
+
+
+def _rule_epsilon(fpr: np.ndarray, fnr: np.ndarray, delta: float) -> float:
+    """Largest ε over decision rules with these error rates (inf when one separates perfectly)."""
+    if np.any((fpr == 0) & (fnr == 0)):
+        return float("inf")
+    ok = (fpr > 0) & (fnr > 0)  # a rule with exactly one zero error rate is discarded
+    if not ok.any():
+        return 0.0
+    fpr, fnr = fpr[ok], fnr[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(1 - delta - fpr > 0, np.log(np.maximum(1 - delta - fpr, 1e-300)) - np.log(fnr), -np.inf)
+        b = np.where(1 - delta - fnr > 0, np.log(np.maximum(1 - delta - fnr, 1e-300)) - np.log(fpr), -np.inf)
+    return float(max(np.max(a), np.max(b), 0.0))
+
+
+def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float = 1e-5,
+                    cap: float = 50.0, grid: int = 100) -> float:
+    """The challenge's per-example ε from one example's confidences over N unlearned and N
+    retrained models (see :func:`challenge_score`). 0 = the two sides cannot be told
+    apart by any threshold rule; ``cap`` = perfectly separable."""
+    u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
+    pos, neg = (u, r) if np.median(u) >= np.median(r) else (r, u)
+    spread_pos, spread_neg = np.ptp(pos), np.ptp(neg)
+    if min(spread_pos, spread_neg) < 0.01 * max(spread_pos, spread_neg):
+        return cap
+    values = np.concatenate([pos, neg])
+    lo, hi = values.min(), values.max()
+    last = int(np.floor((hi - lo) * grid + 1e-9))
+    # The grid (lo + k/grid) only matters through which values fall on each side of a
+    # threshold: these grid indices realise every distinct split (and no others).
+    lower = np.unique(np.clip(np.concatenate([[0], np.floor((values - lo) * grid + 1e-9) + 1]), 0, last + 1))
+    upper = np.unique(np.clip(np.ceil((values - lo) * grid - 1e-9), 0, last))
+    t_lo, t_hi = lo + lower / grid, lo + upper / grid
+    fpr = (neg[None, :] >= t_lo[:, None]).mean(1)  # single thresholds: c ≥ t ⇒ positive side
+    fnr = (pos[None, :] < t_lo[:, None]).mean(1)
+    eps = _rule_epsilon(fpr, fnr, delta)
+    # double thresholds: l ≤ c ≤ r ⇒ the peakier (smaller-spread) side
+    inside = lambda x: ((x[None, None, :] >= t_lo[:, None, None]) & (x[None, None, :] <= t_hi[None, :, None])).mean(2)  # noqa: E731
+    pos_in, neg_in = inside(pos), inside(neg)
+    valid = t_lo[:, None] <= t_hi[None, :]
+    if spread_pos <= spread_neg:
+        fpr2, fnr2 = neg_in, 1 - pos_in
+    else:
+        fpr2, fnr2 = 1 - neg_in, pos_in
+    eps = max(eps, _rule_epsilon(fpr2[valid], fnr2[valid], delta))
+    return float(min(eps, cap))
+
+
+def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, labels: np.ndarray, *,
+                    retain_acc: tuple[float, float] | None = None, test_acc: tuple[float, float] | None = None,
+                    delta: float = 1e-5) -> dict:
+    """The NeurIPS 2023 machine-unlearning challenge score (Triantafillou et al., 2024;
+    DeepMind's evaluation code is the definition).
+
+    ``unlearned_logits`` and ``retrained_logits``: arrays (N models, forget examples,
+    classes) from N unlearned and N retrained models (different seeds, same forget
+    set). For each forget example, ε is the strongest (δ = 1e-5) hypothesis test
+    telling the two sides apart from the logit-scaled confidence; ε is bucketed in
+    steps of 0.5 up to ceil(ln(N − 1)) and bucket k is worth 2^−k (beyond: 0).
+    ``forget_quality`` F is the mean worth over examples: 1 = indistinguishable from
+    retraining, 0 = separable on every example (higher is better). With
+    ``retain_acc`` = (unlearned, retrained) and ``test_acc`` likewise (mean accuracies
+    over the models), ``score`` = F · RA_u/RA_r · TA_u/TA_r. Compare methods only at
+    the same N: small N lowers F even for identical distributions (the maximum over
+    many thresholds is noisy)."""
+    u, r = np.asarray(unlearned_logits), np.asarray(retrained_logits)
+    if u.ndim != 3 or u.shape != r.shape:
+        raise ValueError(f"logits must both have shape (models, examples, classes), got {u.shape} and {r.shape}")
+    out = challenge_forget_quality(logit_confidence(u, labels), logit_confidence(r, labels), delta)
+    if retain_acc is not None and test_acc is not None:
+        out["score"] = challenge_final_score(out["forget_quality"], retain_acc, test_acc)
+    return out
+
+
+def challenge_final_score(forget_quality: float, retain_acc: tuple[float, float],
+                          test_acc: tuple[float, float]) -> float:
+    """The challenge's final score F · RA_u/RA_r · TA_u/TA_r from forget quality and the
+    (unlearned, retrained) mean accuracies, any unit; higher is better."""
+    return forget_quality * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
+
+
+def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float = 1e-5) -> dict:
+    """The challenge's forget quality F from any per-example score: arrays (N models,
+    forget examples) for N unlearned and N retrained models. Per example, ε of the
+    strongest threshold test (:func:`example_epsilon`), bucketed in steps of 0.5 up to
+    ceil(ln(N − 1)), bucket k worth 2^−k; F = mean worth in [0, 1], higher is better
+    (1 = indistinguishable from retraining). :func:`challenge_score` feeds it
+    logit-scaled confidences; the language-model track feeds it each answer's mean
+    token log-likelihood (same role: how sure the model is of the forgotten label)."""
+    u, r = np.asarray(unlearned_conf, dtype=np.float64), np.asarray(retrained_conf, dtype=np.float64)
+    if u.ndim != 2 or u.shape != r.shape:
+        raise ValueError(f"confidences must both have shape (models, examples), got {u.shape} and {r.shape}")
+    n = u.shape[0]
+    if n < 3:
+        raise ValueError(f"the challenge score needs at least 3 models per side, got {n}")
+    eps = np.array([example_epsilon(u[:, i], r[:, i], delta) for i in range(u.shape[1])])
+    n_buckets = int(2 * np.ceil(np.log(n - 1)))
+    bucket = np.floor(eps / 0.5).astype(int)
+    worth = np.where(bucket < n_buckets, 2.0 ** -bucket.astype(float), 0.0)
+    return {"forget_quality": float(worth.mean()), "epsilons": eps, "n_models": n}
+
+
+def tug_of_war(unlearned: Mapping[str, float], retrained: Mapping[str, float]) -> float:
+    """Tug-of-war (ToW): Π over forget, retain and test accuracy of (1 − |acc_u − acc_r|),
+    accuracies as fractions in [0, 1]. 1 = the same accuracies as the retrained model
+    (higher is better). Zhao et al., "What makes unlearning hard and what to do about
+    it", NeurIPS 2024."""
+    keys = ("forget_acc", "retain_acc", "test_acc")
+    missing = [k for k in keys if k not in unlearned or k not in retrained]
+    if missing:
+        raise ValueError(f"tug_of_war: missing accuracy {missing}")
+    return float(np.prod([1 - abs(unlearned[k] - retrained[k]) for k in keys]))
+
+
+def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0, splits: int = 8) -> dict:
+    """U-LiRA: a per-example likelihood-ratio test telling unlearned from retrained models
+    (Hayes et al., "Inexact unlearning needs more careful evaluations to avoid a false
+    sense of privacy", SaTML 2025).
+
+    ``unlearned_conf`` and ``retrained_conf``: logit-scaled confidences (models,
+    forget examples) of N unlearned and N retrained models. For each of ``splits``
+    random halvings, the shadow half of each side gives per-example Gaussians (mean,
+    std) of "unlearned" and "retrained" confidences; every target model's confidence
+    on every example is scored by the log-likelihood ratio. Returns ``auc`` (ROC AUC
+    over target (model, example) pairs) and ``accuracy`` (LR > 1 ⇒ "unlearned"),
+    averaged over halvings: 0.5 means the attack cannot tell (ideal; lower is not
+    better than 0.5), 1 means every unlearned model is recognised."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    u, r = np.asarray(unlearned_conf, dtype=np.float64), np.asarray(retrained_conf, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != r.shape[1] or min(len(u), len(r)) < 4:
+        raise ValueError(f"ulira needs (models, examples) arrays with at least 4 models a side, "
+                         f"got {u.shape} and {r.shape}")
+    rng = np.random.default_rng(seed)
+    aucs, accs = [], []
+    for _ in range(splits):
+        pu, pr = rng.permutation(len(u)), rng.permutation(len(r))
+        su, tu = u[pu[: len(u) // 2]], u[pu[len(u) // 2:]]
+        sr, tr = r[pr[: len(r) // 2]], r[pr[len(r) // 2:]]
+        mu_in, mu_out = su.mean(0), sr.mean(0)
+        sd_in, sd_out = su.std(0) + 1e-3, sr.std(0) + 1e-3  # floor: constant confidences stay finite
+        lr = lambda c: norm.logpdf(c, mu_in, sd_in) - norm.logpdf(c, mu_out, sd_out)  # noqa: E731
+        scores = np.concatenate([lr(tu).ravel(), lr(tr).ravel()])
+        truth = np.concatenate([np.ones(tu.size), np.zeros(tr.size)])
+        aucs.append(roc_auc_score(truth, scores) if np.ptp(scores) > 0 else 0.5)
+        accs.append(float(((scores > 0) == truth).mean()))
+    return {"auc": float(np.mean(aucs)), "accuracy": float(np.mean(accs))}

@@ -1,0 +1,149 @@
+"""Result rows, shared by every track's bench and eval: validation of a request's
+method and seed lists, mean ± std over seeds, table text, recording in the store,
+and progress bars."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import uuid
+import warnings
+from contextlib import nullcontext
+from typing import Any, Callable
+
+from obliviate.core.registry import build
+from obliviate.core.results import FLAG_TEXT
+from obliviate.core.store import Store, write_text_atomic
+
+PSEUDO_METHODS = ("original",)
+
+
+def check_lists(methods: list[str], seeds: list[int]) -> None:
+    """Refuse an empty or repeated method or seed list (one-line ``ValueError``)."""
+    if not methods:
+        raise ValueError("no methods given")
+    dup = sorted({m for m in methods if methods.count(m) > 1})
+    if dup:
+        raise ValueError(f"method(s) listed twice: {', '.join(dup)}")
+    if not seeds:
+        raise ValueError("no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds listed twice in {seeds}")
+
+
+def check_hparams(methods: list[str], hparams: dict[str, dict[str, Any]], track: str) -> None:
+    """Refuse hyperparameters for methods not run, for retrain (the task's recipe) and
+    the original, and any a method does not know (names, types and ranges)."""
+    for m, hp in hparams.items():
+        if m not in methods:
+            raise ValueError(f"hyperparameters given for {m!r}, which is not among the methods {methods}")
+        if m == "retrain" and hp:
+            raise ValueError("retrain always uses the task's own training recipe; it takes no hyperparameters in bench")
+        if m in PSEUDO_METHODS:
+            raise ValueError(f"{m!r} takes no hyperparameters")
+        build(m, hp, track)
+
+
+def record(store: Store, rows: list[dict], tuned: dict[str, dict[str, Any]]) -> None:
+    """Record a run's rows in the store, each carrying the tuning provenance of its
+    method (from ``obliviate tune``), so that reports from the store show it too."""
+    for row in rows:
+        if row["method"] in tuned:
+            row["tuned"] = tuned[row["method"]]
+    store.record_runs(uuid.uuid4().hex, rows)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over seeds of every metric, per method (input order)."""
+    order = list(dict.fromkeys(r["method"] for r in rows))
+    out = []
+    for method in order:
+        group = [r for r in rows if r["method"] == method]
+        keys = list(group[0]["metrics"])
+        stats = {k: mean_std([r["metrics"][k] for r in group]) for k in keys}
+        if "avg_gap" in group[0]:
+            stats["avg_gap"] = mean_std([r["avg_gap"] for r in group])
+        flags = sorted({f"{f} (seed {r['seed']})" for r in group for f in r.get("flags", [])})
+        out.append({"method": method, "n": len(group), "stats": stats, "flags": flags})
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def pm(ms: tuple[float, float], digits: int = 1) -> str:
+    """``mean±std`` with ``digits`` decimals."""
+    mean, std = ms
+    return f"{mean:.{digits}f}±{std:.{digits}f}"
+
+
+def summary_cells(rows: list[dict], columns: list[tuple[str, str, int]], *,
+                  plain_single_seed: bool = False) -> tuple[list[str], list[list[str]]]:
+    """A bench table from (header, metric key, digits) columns: mean ± std over seeds,
+    then time and flags. ``plain_single_seed`` drops the ``± 0.0`` of one-seed tables."""
+    header = ["method"] + [name for name, _, _ in columns] + ["time(s)", "flags"]
+    summary = summarize(rows)
+    single = plain_single_seed and all(s["n"] == 1 for s in summary)
+    cell = (lambda ms, d: f"{ms[0]:.{d}f}") if single else pm  # noqa: E731
+    body = []
+    for s in summary:
+        st = s["stats"]
+        cells = [s["method"]] + [cell(st[key], digits) for _, key, digits in columns]
+        body.append(cells + [cell(st["seconds"], 1), "; ".join(s["flags"])])
+    return header, body
+
+
+def render_table(header: list[str], body: list[list[str]], title: str = ""):
+    """A rich Table of header and cells (the last column, flags, in red)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("method", "flags") else "right", no_wrap=name != "flags")
+    for cells in body:
+        table.add_row(*cells[:-1], f"[bold red]{cells[-1]}[/]" if cells[-1] else "")
+    return table
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines)
+
+
+def warnings_text(rows: list[dict]) -> list[str]:
+    return [f"{r['method']} (seed {r['seed']}): {FLAG_TEXT[f]}" for r in rows for f in r.get("flags", [])]
+
+
+def save_json(rows: list[dict], path: str) -> None:
+    write_text_atomic(path, json.dumps(rows, indent=1, sort_keys=True) + "\n")
+
+
+def progress_bars(show: bool, console=None):
+    """A transient rich progress display (a null context when ``show`` is false)."""
+    if not show:
+        return nullcontext()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def with_bar(progress, label: str, fn: Callable, total: int, quiet: bool = False):
+    """Run ``fn(callback)`` with a transient bar fed by the epoch callback
+    ``callback(epoch, epochs, loss)``; ``quiet`` silences warnings (flags go into the table)."""
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        if not progress:
+            return fn(None)
+        task_id = progress.add_task(label, total=max(total, 1))
+
+        def callback(epoch: int, epochs: int, loss: float) -> None:
+            progress.update(task_id, completed=epoch, total=epochs)
+
+        try:
+            return fn(callback)
+        finally:
+            progress.remove_task(task_id)

@@ -1,0 +1,115 @@
+"""The diffusion track: text-to-image denoisers (the built-in digits-canvas task, or a
+local diffusers Stable Diffusion pipeline), the methods of :mod:`obliviate.diffusion.methods`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from obliviate.core.track import Track
+
+
+class DiffusionTrack(Track):
+    name = "diffusion"
+    description = "text-to-image diffusion models (diffusers): concept, object and style erasure"
+    methods_module = "obliviate.diffusion.methods"
+    tradeoff_axes = (("ua", "ira", "UA (%): target images not judged the target", "IRA (%): other digits drawn right"),)
+
+    def owns_model(self, model: Any) -> bool:
+        from obliviate.diffusion.models import Diffusion
+        from obliviate.diffusion.pipeline import is_pipeline_dir
+
+        if isinstance(model, Diffusion):
+            return True
+        return isinstance(model, (str, os.PathLike)) and is_pipeline_dir(model)
+
+    def task_names(self) -> tuple[str, ...]:
+        from obliviate.diffusion.task import CANVAS_TASKS
+
+        return tuple(CANVAS_TASKS)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        from dataclasses import asdict
+
+        from obliviate.diffusion.task import CANVAS_TASKS
+
+        return [{"name": t.name, "track": self.name, "description": t.description, "recipe": asdict(t.recipe),
+                 "forget_specs": "object:K (K = 0-9), style:NAME (inverted, thick, blurred, striped)"}
+                for t in CANVAS_TASKS.values()]
+
+    def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, device=None,
+                precision=None, **options):
+        from obliviate.diffusion.loop import EraseData
+        from obliviate.diffusion.pipeline import load_pipeline
+        from obliviate.diffusion.unlearn import unlearn_diffusion
+
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ValueError(f"option(s) {', '.join(given)} do not apply to a diffusion model")
+        if not isinstance(forget, EraseData):
+            raise ValueError("for a diffusion model, forget must be an EraseData: build it with "
+                             "obliviate.diffusion.prompt_data(model, concept, forget_prompts, retain_prompts)")
+        if retain is not None:
+            raise ValueError("for a diffusion model the retain prompts and images are part of the EraseData; "
+                             "pass retain=None")
+        if isinstance(model, (str, os.PathLike)):
+            model = load_pipeline(model)
+        return unlearn_diffusion(model, forget, method, seed, hparams, progress, device=device, precision=precision)
+
+    def unlearn_files(self, model_path, forget_path, retain_path, method, seed, hparams, out, options, say):
+        from obliviate.core.devices import is_main_process
+        from obliviate.core.registry import build
+        from obliviate.diffusion.pipeline import check_prompts, load_pipeline, prompt_data, read_prompts, save_pipeline
+        from obliviate.diffusion.unlearn import unlearn_diffusion
+
+        concept = options.get("concept")
+        if not concept:
+            raise ValueError("--concept is required for a diffusers pipeline (the concept to erase)")
+        build(method, hparams, self.name)  # fail on a bad method or option before any work
+        forget, retain = read_prompts(forget_path), read_prompts(retain_path) if retain_path else []
+        check_prompts(concept, forget)
+        model = load_pipeline(model_path, device=options.get("device"))
+        say(f"generating images of {len(forget)} forget and {len(retain)} retain prompts with the model")
+        data = prompt_data(model, concept, forget, retain, anchor=options.get("anchor") or "", seed=seed)
+        result = unlearn_diffusion(model, data, method, seed, hparams, precision=options.get("precision"))
+        if result.flags:
+            for line in result.warnings():
+                say(f"[bold red]WARNING[/] {line}")
+            raise ValueError(f"{method} diverged; nothing written")
+        if not is_main_process():
+            return
+        save_pipeline(result.model, out)
+        b, a = result.before, result.after
+        say(f"{method}: {result.seconds:.1f} s; denoising loss on the concept's images {b['forget_loss']:.4f} -> "
+            f"{a['forget_loss']:.4f}, on retain images {b['retain_loss']:.4f} -> {a['retain_loss']:.4f}")
+        say(f"unlearned pipeline written to {out}")
+
+    def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
+        from obliviate.diffusion.bench import plan_diffusion
+
+        return plan_diffusion(task, forget, methods, seeds, hparams, device)
+
+    def run_bench(self, plan, store, *, show_progress=True, console=None):
+        from obliviate.diffusion.bench import run_diffusion
+
+        return run_diffusion(plan, store, show_progress=show_progress, console=console)
+
+    def table_cells(self, rows):
+        from obliviate.diffusion.bench import table_cells
+
+        return table_cells(rows)
+
+    def legend(self, rows):
+        settings = rows[0]["eval"]
+        return ("UA: erased-target images not judged as the target; IRA/CRA: other targets of the same / other axis "
+                "judged correctly; FID/KID on judge features (retain prompts vs real images); ASR: target images "
+                "before / after a prompt-embedding attack; Avg.Gap = mean |UA, IRA, CRA − retrain's|. Sampling: DDIM "
+                f"{settings['steps']} steps, guidance {settings['guidance']}, seed {settings['seed']}, "
+                f"{settings['target_samples']} images per target prompt, {settings['retain_samples']} per other "
+                "prompt.")
+
+    def distance_to_retrain(self, row):
+        return row["avg_gap"], "Avg. Gap to retrain (points, lower is better)"
+
+
+TRACK = DiffusionTrack()

@@ -1,0 +1,151 @@
+"""The language-model track: ``transformers`` causal LMs (or local Hugging Face model
+directories), the built-in tofu-mini task, the methods of :mod:`obliviate.lm.methods`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from obliviate.core.track import Column, EvalModels, Track
+
+
+class LMTrack(Track):
+    name = "lm"
+    description = "causal language models (transformers), TOFU / MUSE-style question answering and text"
+    methods_module = "obliviate.lm.methods"
+    pseudo_methods = ("original", "retrain")  # retraining is the task's recipe, not a registered LM method
+    tradeoff_axes = (("forget_prob", "model_utility", "forget answer probability", "model utility (TOFU)"),
+                     ("forget_prob", "retain_prob", "forget answer probability (%)", "retain answer probability (%)"))
+    eval_columns = (Column("forget prob", "forget_prob", "forget_prob_std"),
+                    Column("retain prob", "retain_prob", "retain_prob_std"),
+                    Column("general prob", "general_prob", "general_prob_std"))
+    residual_columns = (Column("relearn prob", "relearn_prob"),)
+    eval_legend = ("Per-example confidence: each forget answer's mean token log-likelihood. forget / retain / general "
+                   "prob: answer probability (percent); relearn prob: forget answer probability after fine-tuning on "
+                   "the other half of the forget set (retain-only models' value in brackets).")
+
+    def owns_model(self, model: Any) -> bool:
+        if isinstance(model, (str, os.PathLike)):  # a Hugging Face model directory has config.json at its top
+            path = Path(model)
+            return not path.is_dir() or (path / "config.json").is_file()
+        if "transformers" not in sys.modules:  # checked without importing transformers
+            return False
+        from transformers import PreTrainedModel
+
+        return isinstance(model, PreTrainedModel) and hasattr(model, "get_output_embeddings") \
+            and model.get_output_embeddings() is not None
+
+    def task_names(self) -> tuple[str, ...]:
+        from obliviate.lm.task import LM_TASKS
+
+        return tuple(LM_TASKS)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        from dataclasses import asdict
+
+        from obliviate.lm.task import LM_TASKS
+
+        return [{"name": t.name, "track": self.name, "description": t.description, "recipe": asdict(t.recipe),
+                 "model": asdict(t.model), "forget_specs": ", ".join(t.specs)} for t in LM_TASKS.values()]
+
+    def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, tokenizer=None,
+                device=None, **options):
+        from obliviate.lm.models import load_pretrained
+        from obliviate.lm.unlearn import as_qa_list, unlearn_lm
+
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ValueError(f"option(s) {', '.join(given)} do not apply to a language model")
+        if isinstance(model, (str, os.PathLike)):
+            model, tokenizer = load_pretrained(model, **_loading(hparams))
+        return unlearn_lm(model, tokenizer, as_qa_list(forget, "forget"),
+                          as_qa_list(retain, "retain") if retain is not None else None,
+                          method, seed, hparams, progress=progress is not None, device=device)
+
+    def unlearn_files(self, model_path, forget_path, retain_path, method, seed, hparams, out, options, say):
+        import shutil
+        import tempfile
+
+        from obliviate.core.devices import is_main_process
+        from obliviate.lm.models import load_pretrained
+        from obliviate.lm.text import read_jsonl
+        from obliviate.lm.unlearn import unlearn_lm
+
+        if options.get("concept") or options.get("anchor"):
+            raise ValueError("--concept / --anchor are for diffusers pipelines; for a language model put the data "
+                             "in --forget")
+        forget = read_jsonl(forget_path)
+        retain = read_jsonl(retain_path) if retain_path else None
+        model, tokenizer = load_pretrained(model_path, **_loading(hparams))
+        result = unlearn_lm(model, tokenizer, forget, retain, method, seed, hparams, progress=True,
+                            device=options.get("device"))
+        if not is_main_process():  # under torchrun / accelerate launch only rank 0 writes
+            return
+        out = Path(out)
+        staging = Path(tempfile.mkdtemp(prefix=".obliviate-", dir=out.parent))
+        try:  # write everything, then move into place: a killed run leaves no half model at --out
+            result.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            staging.rename(out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        say(f"{method}: {result.seconds:.1f} s; forget answer probability {result.before['forget_acc']:.1f}% -> "
+            f"{result.after['forget_acc']:.1f}%, retain {result.before['retain_acc']:.1f}% -> "
+            f"{result.after['retain_acc']:.1f}%")
+        for line in result.warnings():
+            say(f"[bold red]WARNING[/] {line}")
+        say(f"unlearned model written to {out}")
+
+    def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
+        from obliviate.lm.bench import plan_lm
+
+        return plan_lm(task, forget, methods, seeds, hparams, device)
+
+    def run_bench(self, plan, store, *, show_progress=True, console=None):
+        from obliviate.lm.bench import run_lm
+
+        return run_lm(plan, store, show_progress=show_progress, console=console)
+
+    def table_cells(self, rows):
+        from obliviate.lm.bench import table_cells
+
+        return table_cells(rows)
+
+    def legend(self, rows):
+        return ("log10 FQ: forget quality (KS test vs the retain-only model), 0 = indistinguishable; MU: model "
+                "utility; PrivLeak: ideal 0; Leak@k: samples at T=1; ES: extraction strength")
+
+    def distance_to_retrain(self, row):
+        return -row["metrics"]["log10_forget_quality"], "−log10 forget quality (0 = retain-only model)"
+
+    def plan_eval(self, task, forget, methods):
+        from obliviate.core.registry import get_method
+        from obliviate.lm.task import LM_TASKS
+
+        for m in methods:
+            if m not in self.pseudo_methods:
+                get_method(m, self.name)
+        the_task = LM_TASKS[task]
+        if forget not in the_task.specs:
+            raise ValueError(f"unknown forget spec {forget!r} for {task}; use {', '.join(the_task.specs)}")
+        return the_task, the_task.split(forget), forget
+
+    def eval_models(self, plan, store) -> EvalModels:
+        from obliviate.lm.eval_models import LMEval
+
+        return LMEval(plan, store)
+
+
+LOADING_KEYS = ("torch_dtype", "attn_implementation")
+
+
+def _loading(hparams: dict) -> dict:
+    """Options for loading a model directory (``torch_dtype``, ``attn_implementation``),
+    taken out of the method's hyperparameters."""
+    return {k: hparams.pop(k) for k in LOADING_KEYS if k in hparams}
+
+
+TRACK = LMTrack()
