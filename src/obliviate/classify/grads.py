@@ -1,7 +1,8 @@
 """Gradient statistics shared by the one-shot methods (SSD, LFSSD, Fisher, IU, SalUn).
 
-Per-sample gradients are computed in chunks with ``torch.func`` (vmap over samples),
-never with a Python loop over examples.
+Per-example statistics come from hooks on the common layers (one batched forward +
+backward) and, for any other layer's parameters, from ``torch.func`` (vmap over
+examples); never from a Python loop over examples.
 """
 
 from __future__ import annotations
@@ -44,52 +45,101 @@ def summed_batch_grads(model: nn.Module, data: Data, batch_size: int, loss_fn: L
     return out, n
 
 
-def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> Grads:
-    """Gradient of ``loss_fn`` on each example separately: tensors of shape (len(x), *param)."""
-    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
+def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                     names: set[str] | None = None) -> Grads:
+    """Gradient of ``loss_fn`` on each example separately: tensors of shape (len(x), *param),
+    for every trainable parameter (or only those in ``names``; the others are held fixed)."""
+    chosen = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad and (names is None or n in names)}
+    frozen = {n: p.detach() for n, p in model.named_parameters() if n not in chosen}
     buffers = dict(model.named_buffers())
 
     def one(params, xi, yi):
         out = functional_call(model, (params | frozen, buffers), (xi.unsqueeze(0),))
         return loss_fn(out, yi.unsqueeze(0))
 
-    return vmap(grad(one), in_dims=(None, 0, 0), randomness="same")(params, x, y)
+    return vmap(grad(one), in_dims=(None, 0, 0), randomness="same")(chosen, x, y)
+
+
+# Per-example gradients materialised at once are kept under this many bytes (chunks of examples).
+MEMORY_BUDGET = 256 * 2**20
+_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)
+
+
+def has_fast_path(module: nn.Module) -> bool:
+    """Layers whose per-example gradients come from one batched forward + backward (their
+    input and output gradient, captured by hooks): Linear (any input rank), Conv1d / Conv2d
+    (zero padding, no groups), LayerNorm, GroupNorm, BatchNorm in eval mode with running
+    statistics, Embedding (no max_norm)."""
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        return module.groups == 1 and not isinstance(module.padding, str) and module.padding_mode == "zeros"
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return module.running_mean is not None and not module.training
+    if isinstance(module, nn.Embedding):
+        return module.max_norm is None
+    return isinstance(module, (nn.Linear, nn.LayerNorm, nn.GroupNorm))
 
 
 def per_sample_mean(model: nn.Module, data: Data, loss_fn: LossFn,
                     transform: Callable[[torch.Tensor], torch.Tensor], chunk: int = 256) -> Grads:
     """Mean over examples of ``transform(per-example gradient of loss_fn)``; ``transform``
-    must be multiplicative (square or abs). ``loss_fn`` must be a batch mean of
-    per-example losses. Linear and Conv2d layers take a fast path with hooks
-    (for a linear layer f(δ xᵀ) = f(δ) f(x)ᵀ, one matmul for the whole batch); a model
-    with other parametrised layers falls back to vmap over examples."""
-    fast = all(isinstance(m, (nn.Linear, nn.Conv2d)) for m in model.modules()
-               if any(True for _ in m.parameters(recurse=False)))
-    total, n = zeros_like_params(model), 0
+    must be elementwise (square or abs). ``loss_fn`` must be a batch mean of per-example
+    losses. Runs in eval mode.
+
+    The layers of :func:`has_fast_path` take their statistics from one forward and
+    backward per chunk (a 2-D Linear input: f(δ xᵀ) = f(δ) f(x)ᵀ, one matmul for the
+    whole chunk; the others materialise per-example gradients in sub-chunks of at most
+    :data:`MEMORY_BUDGET` bytes). Only the parameters of any other layer, and
+    parameters shared by several layers, go through vmap over examples, and the vmap
+    computes gradients for those parameters alone."""
     was_training = model.training
     model.eval()
+    total, n = zeros_like_params(model), 0
+    fast_modules, slow = _split_parameters(model, set(total))
     for x, y in batches(data, chunk, shuffle=False):
         x, y = to_model(model, x, y)
-        if fast:
-            _add_layer_statistics(model, x, y, loss_fn, transform, total)
-        else:
-            for name, g in per_sample_grads(model, x, y, loss_fn).items():
+        if fast_modules:
+            _add_layer_statistics(model, fast_modules, x, y, loss_fn, transform, total)
+        if slow:
+            for name, g in per_sample_grads(model, x, y, loss_fn, slow).items():
                 total[name] += transform(g).sum(0)
         n += len(y)
     model.train(was_training)
     return {k: v / max(n, 1) for k, v in total.items()}
 
 
-def _add_layer_statistics(model, x, y, loss_fn, transform, total: Grads) -> None:
-    inputs: dict[nn.Module, torch.Tensor] = {}
-    outputs: dict[nn.Module, torch.Tensor] = {}
+def _split_parameters(model: nn.Module, trainable: set[str]) -> tuple[dict[nn.Module, str], set[str]]:
+    """Modules on the fast path (with their name prefix) and the names of the parameters
+    left to vmap (of other layers, or shared by several layers)."""
+    owners: dict[int, list[tuple[nn.Module, str]]] = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        for local, p in module.named_parameters(recurse=False):
+            if names.get(id(p)) in trainable:
+                owners.setdefault(id(p), []).append((module, prefix))
+    fast: dict[nn.Module, str] = {}
+    slow: set[str] = set()
+    for pid, found in owners.items():
+        modules = {id(m) for m, _ in found}
+        module, prefix = found[0]
+        if len(modules) == 1 and has_fast_path(module):
+            fast[module] = prefix + "." if prefix else ""
+        else:
+            slow.add(names[pid])
+    return fast, slow
+
+
+def _add_layer_statistics(model, fast_modules: dict[nn.Module, str], x, y, loss_fn, transform,
+                          total: Grads) -> None:
+    calls: dict[nn.Module, list[list[torch.Tensor]]] = {m: [] for m in fast_modules}
 
     def remember(mod, inp, out):
-        inputs[mod] = inp[0].detach()
-        out.register_hook(lambda grad: outputs.__setitem__(mod, grad.detach()))
+        if not out.requires_grad:
+            return
+        record = [inp[0].detach(), None]
+        calls[mod].append(record)
+        out.register_hook(lambda g: record.__setitem__(1, g.detach()))
 
-    handles = [m.register_forward_hook(remember) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    handles = [m.register_forward_hook(remember) for m in fast_modules]
     try:
         model.zero_grad(set_to_none=True)
         # per-example gradients of the batch *sum*: scale the mean loss by the batch size
@@ -98,23 +148,81 @@ def _add_layer_statistics(model, x, y, loss_fn, transform, total: Grads) -> None
         for h in handles:
             h.remove()
         model.zero_grad(set_to_none=True)
-    names = {m: name for name, m in model.named_modules()}
-    for m, a in inputs.items():
-        d = outputs[m]
-        prefix = names[m] + "." if names[m] else ""
-        if isinstance(m, nn.Linear):
-            a, d = a.reshape(-1, a.shape[-1]), d.reshape(-1, d.shape[-1])  # (B, in), (B, out)
+    for m, records in calls.items():
+        records = [(a, d) for a, d in records if d is not None]
+        if not records:
+            continue
+        prefix = fast_modules[m]
+        if isinstance(m, nn.Linear) and len(records) == 1 and records[0][0].dim() == 2:
+            a, d = records[0]  # (B, in), (B, out): f(δ aᵀ) = f(δ) f(a)ᵀ summed over the batch in one matmul
             if m.weight.requires_grad:
                 total[prefix + "weight"] += transform(d).T @ transform(a)
             if m.bias is not None and m.bias.requires_grad:
                 total[prefix + "bias"] += transform(d).sum(0)
-        else:  # Conv2d: per-example gradient = Σ over positions of δ ⊗ unfolded input
-            cols = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)  # (B, in*k*k, L)
-            g = torch.einsum("bol,bil->boi", d.flatten(2), cols)
-            if m.weight.requires_grad:
-                total[prefix + "weight"] += transform(g).sum(0).reshape(m.weight.shape)
-            if m.bias is not None and m.bias.requires_grad:
-                total[prefix + "bias"] += transform(d.flatten(2).sum(2)).sum(0)
+            continue
+        if isinstance(m, nn.Embedding) and len(records) == 1:
+            _add_embedding_statistics(m, *records[0], transform, total, prefix)
+            continue
+        for local, p in m.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            size = max(1, MEMORY_BUDGET // (p.numel() * p.element_size()))
+            batch = len(records[0][0])
+            for start in range(0, batch, size):
+                part = slice(start, start + size)
+                g = sum(_per_example(m, local, a[part], d[part]) for a, d in records)
+                total[prefix + local] += transform(g).sum(0)
+
+
+def _per_example(m: nn.Module, local: str, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """The per-example gradient (B, *param.shape) of parameter ``local`` of layer ``m``
+    from its input ``a`` and output gradient ``d`` in one call."""
+    if isinstance(m, nn.Linear):
+        a3, d3 = a.reshape(len(a), -1, a.shape[-1]), d.reshape(len(d), -1, d.shape[-1])  # (B, positions, ·)
+        return torch.einsum("bto,bti->boi", d3, a3) if local == "weight" else d3.sum(1)
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        if local == "bias":
+            return d.flatten(2).sum(2)
+        if isinstance(m, nn.Conv1d):  # as a Conv2d of height 1
+            a = a.unsqueeze(2)
+            kernel, dilation = (1, *m.kernel_size), (1, *m.dilation)
+            padding, stride = (0, *m.padding), (1, *m.stride)
+        else:
+            kernel, dilation, padding, stride = m.kernel_size, m.dilation, m.padding, m.stride
+        cols = F.unfold(a, kernel, dilation, padding, stride)  # (B, in·k, positions)
+        return torch.einsum("bol,bil->boi", d.flatten(2), cols).reshape(len(a), *m.weight.shape)
+    if isinstance(m, nn.LayerNorm):
+        dims = tuple(range(1, a.dim() - len(m.normalized_shape)))  # positions, not normalised
+        if local == "bias":
+            return d.sum(dims) if dims else d
+        x_hat = F.layer_norm(a, m.normalized_shape, eps=m.eps)
+        return (d * x_hat).sum(dims) if dims else d * x_hat
+    dims = tuple(range(2, a.dim()))  # GroupNorm, BatchNorm: (B, C, *spatial)
+    if local == "bias":
+        return d.sum(dims) if dims else d
+    if isinstance(m, nn.GroupNorm):
+        x_hat = F.group_norm(a, m.num_groups, eps=m.eps)
+    else:  # BatchNorm in eval mode: the running statistics, the same for every example
+        shape = (1, -1) + (1,) * (a.dim() - 2)
+        x_hat = (a - m.running_mean.view(shape)) / torch.sqrt(m.running_var.view(shape) + m.eps)
+    return (d * x_hat).sum(dims) if dims else d * x_hat
+
+
+def _add_embedding_statistics(m: nn.Embedding, tokens: torch.Tensor, d: torch.Tensor, transform,
+                              total: Grads, prefix: str) -> None:
+    """An example's gradient of an embedding row is the sum of the output gradients at
+    the positions holding that token: summed per (example, token) pair, transformed,
+    then added to the token's row (memory: the batch's positions, not B × vocabulary)."""
+    if not m.weight.requires_grad:
+        return
+    example = torch.arange(len(tokens), device=tokens.device).repeat_interleave(tokens[0].numel())
+    tokens, d = tokens.reshape(-1), d.reshape(-1, d.shape[-1])
+    if m.padding_idx is not None:
+        keep = tokens != m.padding_idx
+        example, tokens, d = example[keep], tokens[keep], d[keep]
+    pairs, where = torch.unique(example * m.num_embeddings + tokens, return_inverse=True)
+    summed = d.new_zeros(len(pairs), d.shape[1]).index_add_(0, where, d)
+    total[prefix + "weight"].index_add_(0, pairs % m.num_embeddings, transform(summed))
 
 
 def empirical_fisher(model: nn.Module, data: Data) -> Grads:

@@ -34,18 +34,25 @@ def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = N
           batch_size: int = 64, details: bool = False) -> Scores:
     """Mean answer-token NLL of each example (and, with ``details``, the per-token
     log-probs, the mean/std of log p under the model's next-token distribution, and
-    teacher-forced argmax vs target tokens)."""
+    teacher-forced argmax vs target tokens).
+
+    Under ``torchrun`` / ``accelerate launch`` (an initialised process group) each
+    process scores every world-size-th example and the results are gathered, so
+    every process returns the whole, identical :class:`Scores`."""
     model.eval()
     examples = [encode_qa(tokenizer, qa, None if answers is None else answers[i]) for i, qa in enumerate(qas)]
-    out = Scores(np.zeros(len(examples)))
-    for start in range(0, len(examples), batch_size):
-        batch = on_device(pad(examples[start:start + batch_size], tokenizer.pad_token_id), model)
+    rank, world = _rank_and_world()
+    mine = list(range(rank, len(examples), world))
+    rows: dict[int, tuple] = {}
+    for start in range(0, len(mine), batch_size):
+        ids = mine[start:start + batch_size]
+        batch = on_device(pad([examples[i] for i in ids], tokenizer.pad_token_id), model)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         logits, targets = logits[:, :-1], batch["labels"][:, 1:]
         mask = targets != IGNORE
         logp = F.log_softmax(logits, dim=-1)
         token_lp = logp.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-        out.avg_nll[start:start + len(mask)] = (-(token_lp * mask).sum(1) / mask.sum(1)).cpu().numpy()
+        nll = (-(token_lp * mask).sum(1) / mask.sum(1)).cpu().numpy()
         if details:
             probs = logp.exp()
             mean = (probs * logp).sum(-1)
@@ -53,14 +60,26 @@ def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = N
             argmax = logits.argmax(-1)
             # per-example arrays for the NumPy metrics: one transfer per batch
             token_lp, mean, std, argmax, targets, mask = (t.cpu() for t in (token_lp, mean, std, argmax, targets, mask))
-            for i in range(len(mask)):
-                m = mask[i]
-                out.token_logprobs.append(token_lp[i][m].numpy())
-                out.token_means.append(mean[i][m].numpy())
-                out.token_stds.append(std[i][m].numpy())
-                out.predicted.append(argmax[i][m].numpy())
-                out.target.append(targets[i][m].numpy())
+        for j, i in enumerate(ids):
+            m = mask[j]
+            extra = tuple(t[j][m].numpy() for t in (token_lp, mean, std, argmax, targets)) if details else ()
+            rows[i] = (float(nll[j]), *extra)
+    if world > 1:
+        gathered: list = [None] * world
+        torch.distributed.all_gather_object(gathered, rows)
+        rows = {i: r for part in gathered for i, r in part.items()}
+    out = Scores(np.array([rows[i][0] for i in range(len(examples))], dtype=np.float64))
+    if details:
+        for i in range(len(examples)):
+            for field_, value in zip(("token_logprobs", "token_means", "token_stds", "predicted", "target"), rows[i][1:]):
+                getattr(out, field_).append(value)
     return out
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 @torch.no_grad()
