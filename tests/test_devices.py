@@ -7,6 +7,7 @@ without taking the model's device and dtype fails there, as it would on CUDA.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _device_check():
-    spec = importlib.util.spec_from_file_location("device_check", ROOT / "bench" / "device_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if "device_check" not in sys.modules:  # bench/ is not a package: load the script as a module
+        spec = importlib.util.spec_from_file_location("device_check", ROOT / "bench" / "device_check.py")
+        module = sys.modules["device_check"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["device_check"]
 
 
 @pytest.mark.slow

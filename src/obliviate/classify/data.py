@@ -82,10 +82,19 @@ def batches(
             idx = order[start:start + batch_size]
             yield x[idx], y[idx].long()
         return
-    stream = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    stream = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=_own_generator(generator),
                         num_workers=loader.num_workers, pin_memory=loader.pin_memory)
     for x, y in stream:
         yield x, torch.as_tensor(y, dtype=torch.long)
+
+
+def _own_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """A DataLoader's own generator, seeded by one draw from ``generator``. Its sampler
+    draws ahead of the training loop when workers prefetch; sharing the method's
+    generator would make the method's own draws depend on ``num_workers``."""
+    if generator is None:
+        return None
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
 
 
 def union(a: Data, b: Data) -> Dataset:
@@ -257,7 +266,7 @@ def batches_of(both: "_Flagged", batch_size: int, generator: torch.Generator, lo
             idx = order[start:start + batch_size]
             yield x[idx], y[idx], flag[idx]
         return
-    stream = DataLoader(both, batch_size=batch_size, shuffle=True, generator=generator,
+    stream = DataLoader(both, batch_size=batch_size, shuffle=True, generator=_own_generator(generator),
                         num_workers=loader.num_workers, pin_memory=loader.pin_memory)
     for x, y, flag in stream:
         yield x, torch.as_tensor(y, dtype=torch.long), torch.as_tensor(flag, dtype=torch.bool)
