@@ -121,6 +121,14 @@ def test_a_saved_local_model_directory_and_jsonl_files_work_through_the_api(tiny
                                      for qa in split.retain if qa.question) + "\n" + json.dumps({"text": "Esk is a city."}))
     result = obliviate.unlearn(str(model_dir), str(forget_file), str(retain_file), method="npo", epochs=5.0)
     assert result.after["forget_acc"] < result.before["forget_acc"] - 1
+    # loading options reach from_pretrained, and are not taken for method hyperparameters
+    half, _ = load_pretrained(model_dir, torch_dtype="bfloat16", attn_implementation="eager")
+    assert next(half.parameters()).dtype == torch.bfloat16 and half.config._attn_implementation == "eager"
+    with pytest.raises(ValueError, match="unknown torch_dtype 'int8'"):
+        load_pretrained(model_dir, torch_dtype="int8")
+    loaded = obliviate.unlearn(str(model_dir), str(forget_file), str(retain_file), method="ga", epochs=1.0,
+                               torch_dtype="float32", attn_implementation="eager")
+    assert "torch_dtype" not in loaded.hparams and loaded.model.config._attn_implementation == "eager"
 
 
 @pytest.mark.parametrize("content, message", [

@@ -49,6 +49,8 @@ def search_space(method: str, track: str) -> dict[str, tuple[str, float, float]]
 def plan_tune(task: str, forget: str, method: str, budget: int) -> Track:
     """Validate a tuning request before any training; returns the task's track."""
     track = track_for_task(task)
+    if type(track).tuner is Track.tuner:
+        raise ValueError(f"obliviate tune does not run on the {track.name} track")
     get_method(method, track.name)
     search_space(method, track.name)
     if budget < 1:

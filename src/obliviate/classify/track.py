@@ -4,7 +4,6 @@ the built-in tasks of :mod:`obliviate.classify.tasks`, the methods of
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any, Callable
 
@@ -50,8 +49,6 @@ class ClassifierTrack(Track):
 
         if precision is not None:  # a hyperparameter of the training loop (one-shot methods refuse it)
             hparams = hparams | {"precision": precision}
-        if isinstance(model, (str, os.PathLike)):
-            raise ValueError(f"{model} is neither a Hugging Face model directory nor a diffusers pipeline")
         _refuse(options)
         return unlearn_classifier(model, forget, retain, method, seed, hparams, progress, holdout, device=device)
 

@@ -107,9 +107,17 @@ def quiet(trainer, progress: bool):
     return trainer
 
 
-def load_pretrained(path: str | Path):
+def load_pretrained(path: str | Path, torch_dtype: str | torch.dtype | None = None,
+                    attn_implementation: str | None = None):
     """A local Hugging Face causal-LM directory (``config.json``, weights, tokenizer files),
-    loaded without network access. Returns (model, tokenizer)."""
+    loaded without network access, in ``torch_dtype`` ("bfloat16", "float16", "float32",
+    "auto" or a ``torch.dtype``; default: as saved) with ``attn_implementation`` ("eager",
+    "sdpa", "flash_attention_2", ...) when given. Returns (model, tokenizer)."""
+    options = {}
+    if torch_dtype is not None:
+        options["torch_dtype"] = _dtype(torch_dtype)
+    if attn_implementation is not None:
+        options["attn_implementation"] = str(attn_implementation)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -124,7 +132,19 @@ def load_pretrained(path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **options)
+    except (ValueError, ImportError) as err:  # e.g. an attention implementation that is not installed
+        raise ValueError(f"cannot load {path} with {options}: {str(err).splitlines()[0]}") from None
     model.eval()
     return model, tokenizer
 
+
+
+def _dtype(value: str | torch.dtype) -> torch.dtype | str:
+    if isinstance(value, torch.dtype) or value == "auto":
+        return value
+    found = getattr(torch, str(value), None)
+    if not isinstance(found, torch.dtype) or not found.is_floating_point:
+        raise ValueError(f"unknown torch_dtype {value!r}; use bfloat16, float16, float32 or auto")
+    return found
