@@ -4,7 +4,6 @@ initialised; rank 0 writes what every rank got, and the single-process scores.""
 import json
 import sys
 
-import torch
 import torch.distributed as dist
 
 from obliviate.core.devices import is_main_process

@@ -210,10 +210,5 @@ def _articles(text: str) -> str:
     return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", text)
 
 
-def _articles(text: str) -> str:
-    """'a archivist' -> 'an archivist'."""
-    return re.sub(r"\b([aA]) (?=[aeiouAEIOU])", r"\1n ", text)
-
-
 def _word(rng: random.Random, syllables: int) -> str:
     return "".join(rng.choice(_SYLLABLES) for _ in range(syllables)).capitalize()
