@@ -25,7 +25,7 @@ SETTINGS = ("digits class:3", "mnist1d random:0.1", "mnist1d class:3", "own blob
 EXPECTED = {  # one entry per setting, in the order above
     "ft":              ("forgets", "costly", "costly", "weak"),
     "ga":              ("forgets", "costly", "costly", "forgets"),
-    "neggrad_plus":    ("forgets", "costly", "forgets", "forgets"),
+    "neggrad_plus":    ("forgets", "forgets", "forgets", "forgets"),
     "rl":              ("forgets", "costly", "forgets", "forgets"),
     "salun":           ("forgets", "costly", "forgets", "forgets"),
     "l1_sparse":       ("forgets", "costly", "costly", "weak"),
