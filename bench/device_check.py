@@ -26,6 +26,7 @@ import sys
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -93,6 +94,26 @@ def _tensors(value):
             yield from _tensors(v)
 
 
+@contextmanager
+def _guarded(modules: list[nn.Module], device: torch.device, dtype: torch.dtype, on: bool):
+    """Device guards on ``modules`` while the block runs (the unlearning call's deep copy
+    of the model copies the hooks too, so the copy that is trained is guarded)."""
+    guard = DeviceGuard(modules, device, dtype) if on else None
+    try:
+        yield
+    finally:
+        if guard is not None:
+            guard.remove()
+
+
+def _budget(track: str, method: str) -> dict:
+    """The track's small budget, limited to the hyperparameters ``method`` has."""
+    from obliviate.core.registry import get_method
+
+    defaults = get_method(method, track).defaults()
+    return {k: v for k, v in BUDGET[track].items() if k in defaults}
+
+
 def _left_on_another_device(modules: list[nn.Module], device: torch.device) -> list[str]:
     return [f"{type(m).__name__}.{n}" for m in modules for n, t in [*m.named_parameters(), *m.named_buffers()]
             if t.device.type != device.type]
@@ -118,22 +139,12 @@ def classifier_setting(quick: bool):
 
 def classifier_run(setting, method: str, device: torch.device, dtype: torch.dtype, guard: bool):
     from obliviate.classify.unlearn import unlearn_classifier
-    from obliviate.core.registry import build, get_method
 
     original, forget, retain, holdout = setting
-    model = copy.deepcopy(original).to(dtype)
-    defaults = get_method(method, "classifier").defaults()
-    hp = {k: v for k, v in BUDGET["classifier"].items() if k in defaults}
-    build(method, hp, "classifier")
-    guards = []
-    if guard:  # hooks go on the copy that is unlearned: wrap unlearn's deepcopy target
-        model = model.to(device)
-        guards.append(DeviceGuard([model], device, dtype))
-    try:
-        result = unlearn_classifier(model, forget, retain, method, 0, hp, holdout=holdout, device=device)
-    finally:
-        for g in guards:
-            g.remove()
+    model = copy.deepcopy(original).to(device=device, dtype=dtype)
+    with _guarded([model], device, dtype, guard):
+        result = unlearn_classifier(model, forget, retain, method, 0, _budget("classifier", method), holdout=holdout,
+                                    device=device)
     left = _left_on_another_device([result.model], device)
     return {"forget_acc": result.after["forget_acc"], "retain_acc": result.after["retain_acc"]}, left
 
@@ -159,16 +170,9 @@ def lm_run(setting, method: str, device: torch.device, dtype: torch.dtype, guard
     from obliviate.lm.unlearn import unlearn_lm
 
     original, tokenizer, split = setting
-    model = copy.deepcopy(original).to(dtype)
-    guards = []
-    if guard:
-        model = model.to(device)
-        guards.append(DeviceGuard([model], device, dtype))
-    try:
+    model = copy.deepcopy(original).to(device=device, dtype=dtype)
+    with _guarded([model], device, dtype, guard):
         result = unlearn_lm(model, tokenizer, split.forget, split.retain, method, 0, dict(BUDGET["lm"]), device=device)
-    finally:
-        for g in guards:
-            g.remove()
     left = _left_on_another_device([result.model], device)
     return {"forget_prob": result.after["forget_acc"], "retain_prob": result.after["retain_acc"]}, left
 
@@ -189,29 +193,20 @@ def diffusion_setting(quick: bool):
 
 
 def diffusion_run(setting, method: str, device: torch.device, dtype: torch.dtype, guard: bool):
-    from obliviate.core.registry import get_method
-    from obliviate.diffusion.unlearn import unlearn_diffusion
-
     import diffusers
+
+    from obliviate.diffusion.unlearn import unlearn_diffusion
 
     diffusers.utils.logging.set_verbosity_error()  # it warns about casting a UNet with .to(dtype)
     model, data = setting
     model = copy.deepcopy(model)
     model.unet.to(dtype)
     model.encoder.to(dtype)
-    defaults = get_method(method, "diffusion").defaults()
-    hp = {k: v for k, v in BUDGET["diffusion"].items() if k in defaults}
-    guards = []
-    if guard:
-        model = model.to(device)
-        guards.append(DeviceGuard([model.unet], device, dtype))
-    try:
-        result = unlearn_diffusion(model, data, method, 0, hp, device=device)
-    finally:
-        for g in guards:
-            g.remove()
+    model = model.to(device)
+    with _guarded([model.unet], device, dtype, guard):
+        result = unlearn_diffusion(model, data, method, 0, _budget("diffusion", method), device=device)
     left = _left_on_another_device([result.model.unet], device)
-    return {k: v for k, v in result.after.items()}, left
+    return dict(result.after), left
 
 
 TRACKS = {"classifier": (classifier_setting, classifier_run), "lm": (lm_setting, lm_run),

@@ -10,10 +10,9 @@ from torch.utils.data import TensorDataset
 
 import obliviate
 from obliviate.classify.data import Batch, UnlearnData
-from obliviate.classify.grads import per_sample_grads, per_sample_mean
+from obliviate.classify.grads import per_sample_grads
 from obliviate.classify.methods.boundary_shrink import nearest_wrong_labels
 from obliviate.classify.methods.iu import woodbury_inverse_hvp
-from obliviate.classify.methods.lfssd import output_norm
 from obliviate.classify.methods.salun import saliency_mask
 from obliviate.classify.methods.scrub import distill_kl
 from obliviate.core.registry import build
@@ -28,23 +27,7 @@ def tiny_problem(seed=0, n=40, classes=3, dim=4):
     return x, y
 
 
-# -- gradient statistics ---------------------------------------------------------
-
-@pytest.mark.parametrize("model", [
-    nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)),
-    nn.Sequential(nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 2, 2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(18, 3)),
-])
-@pytest.mark.parametrize("loss_fn, transform", [(F.cross_entropy, torch.square), (output_norm, torch.abs)])
-def test_fast_per_example_statistics_match_a_loop_over_examples(model, loss_fn, transform):
-    x, y = tiny_problem()
-    fast = per_sample_mean(model, TensorDataset(x, y), loss_fn, transform)
-    for name, p in model.named_parameters():
-        by_hand = torch.zeros_like(p)
-        for i in range(len(x)):
-            (g,) = torch.autograd.grad(loss_fn(model(x[i:i + 1]), y[i:i + 1]), p)
-            by_hand += transform(g)
-        torch.testing.assert_close(fast[name], by_hand / len(x), rtol=1e-4, atol=1e-7)
-
+# -- gradient statistics: tests/test_per_example_grads.py --------------------------
 
 # -- SalUn ---------------------------------------------------------------------------
 

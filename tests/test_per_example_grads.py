@@ -57,10 +57,21 @@ class Images(nn.Module):
         return self.head(self.c0(h.flatten(2)).flatten(1))
 
 
+def plain_mlp():
+    return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+def plain_cnn():
+    return nn.Sequential(nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 2, 2, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(18, 3))
+
+
 def _problem(model):
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    if isinstance(model, Tokens):
+    if not isinstance(model, (Tokens, Images)):  # the plain models: 4 features
+        x = torch.randn(20, 4, generator=g)
+    elif isinstance(model, Tokens):
         x = torch.randint(0, 11, (20, 5), generator=g)
     else:
         x = torch.randn(20, 2, 4, 4, generator=g)
@@ -69,7 +80,7 @@ def _problem(model):
     return x, torch.randint(0, 3, (20,), generator=g)
 
 
-@pytest.mark.parametrize("make", [Tokens, Images])
+@pytest.mark.parametrize("make", [plain_mlp, plain_cnn, Tokens, Images])
 @pytest.mark.parametrize("loss_fn, transform", [(F.cross_entropy, torch.square), (output_norm, torch.abs)])
 @pytest.mark.parametrize("budget", [grads.MEMORY_BUDGET, 64])  # 64 bytes: one example per sub-chunk
 def test_every_layer_type_matches_a_loop_over_examples(make, loss_fn, transform, budget, monkeypatch):

@@ -42,7 +42,7 @@ class BenchPlan:
 
 
 def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
-         hparams: dict[str, dict[str, Any]] | None = None) -> BenchPlan:
+         hparams: dict[str, dict[str, Any]] | None = None, device: str | None = None) -> BenchPlan:
     """Validate a benchmark request; every error is a one-line ``ValueError``."""
     methods, seeds = [m.strip() for m in methods if m.strip()], list(seeds)
     the_task = get_task(task)
@@ -55,7 +55,7 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
                 raise ValueError(f"{m} is class-level only: use a class:K forget spec, not {split.spec.text!r}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     check_hparams(methods, hparams, "classifier")
-    return BenchPlan(the_task, split, methods, seeds, hparams)
+    return BenchPlan(the_task, split, methods, seeds, hparams, device)
 
 
 def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, float]:

@@ -55,9 +55,7 @@ class ClassifierTrack(Track):
     def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
         from obliviate.classify.bench import plan
 
-        the_plan = plan(task, forget, methods, seeds, hparams)
-        the_plan.device = device
-        return the_plan
+        return plan(task, forget, methods, seeds, hparams, device)
 
     def run_bench(self, plan, store, *, show_progress=True, console=None):
         from obliviate.classify.bench import run
