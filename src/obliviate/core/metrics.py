@@ -67,56 +67,127 @@ def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.log(p_y + 1e-45) - np.log(p_other + 1e-45)
 
 
-def _rule_epsilon(fpr: np.ndarray, fnr: np.ndarray, delta: float) -> float:
-    """Largest ε over decision rules with these error rates (inf when one separates perfectly)."""
-    if np.any((fpr == 0) & (fnr == 0)):
-        return float("inf")
-    ok = (fpr > 0) & (fnr > 0)  # a rule with exactly one zero error rate is discarded
-    if not ok.any():
-        return 0.0
-    fpr, fnr = fpr[ok], fnr[ok]
+CHALLENGE_DELTA = 1e-5
+EPSILON_CAP = 50.0
+THRESHOLDS_PER_UNIT = 100  # grid density of DeepMind's scorer, points per logit unit
+INTERVAL_WINDOW = 2.0  # DeepMind's scorer: interval ends within ±2 logit units of max(P) and of r − w
+
+
+def _epsilon_table(n_pos: int, n_neg: int, delta: float) -> np.ndarray:
+    """ε of a rule as a function of its counts: table[a, b] for a of ``n_pos`` positives
+    and b of ``n_neg`` negatives predicted positive. Follows DeepMind's scorer: FPR = FNR
+    = 0 ⇒ ∞; exactly one of them 0 ⇒ NaN (the rule is discarded); else
+    max(log(1 − δ − FPR) − log FNR, log(1 − δ − FNR) − log FPR) clipped at 0, where a
+    logarithm of a non-positive number counts as missing (NaN when both are)."""
+    fnr = 1.0 - np.arange(n_pos + 1)[:, None] / n_pos
+    fpr = np.arange(n_neg + 1)[None, :] / n_neg
+    fnr, fpr = np.broadcast_arrays(fnr, fpr)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(1 - delta - fpr > 0, np.log(np.maximum(1 - delta - fpr, 1e-300)) - np.log(fnr), -np.inf)
-        b = np.where(1 - delta - fnr > 0, np.log(np.maximum(1 - delta - fnr, 1e-300)) - np.log(fpr), -np.inf)
-    return float(max(np.max(a), np.max(b), 0.0))
+        a = np.log(1 - delta - fpr) - np.log(fnr)
+        b = np.log(1 - delta - fnr) - np.log(fpr)
+        eps = np.clip(np.fmax(a, b), 0, None)
+    eps[(fpr == 0) != (fnr == 0)] = np.nan
+    eps[(fpr == 0) & (fnr == 0)] = np.inf
+    return eps
 
 
-def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float = 1e-5,
-                    cap: float = 50.0, grid: int = 100) -> float:
+def _counts_at_least(sorted_values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    return len(sorted_values) - np.searchsorted(sorted_values, thresholds, side="left")
+
+
+def _counts_within(sorted_values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """How many values lie in each [left[i, j], right[i]], flattened."""
+    at_most_right = np.searchsorted(sorted_values, right, side="right")[:, None]
+    below_left = np.searchsorted(sorted_values, left.ravel(), side="left").reshape(left.shape)
+    return np.maximum(at_most_right - below_left, 0).ravel()  # the window family includes empty intervals (l > r)
+
+
+def _window_intervals(peaky: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeepMind's interval family for the peakier side P (range w): right ends r on a
+    linspace over [max P − 2, max P + 2] at 100 points per unit, and for each r the left
+    ends on a linspace over [r − w − 2, r − w + 2] (400 points). Returns left ends
+    (rights, lefts) and right ends (rights,)."""
+    width = peaky.max() - peaky.min()
+    # the same floating-point steps as the reference, so grid points land where its do
+    low, high = peaky.min() + width - INTERVAL_WINDOW, peaky.max() + INTERVAL_WINDOW
+    right = np.linspace(low, high, int(np.ceil((high - low) * THRESHOLDS_PER_UNIT)))
+    steps = int(np.ceil(2 * INTERVAL_WINDOW * THRESHOLDS_PER_UNIT))
+    left = np.linspace(right - width - INTERVAL_WINDOW, right - width + INTERVAL_WINDOW, steps, axis=1)
+    return left, right
+
+
+def _best_epsilon(table: np.ndarray, pos_hits: np.ndarray, neg_hits: np.ndarray) -> float:
+    eps = table[pos_hits, neg_hits]
+    return float(np.nanmax(eps)) if not np.all(np.isnan(eps)) else 0.0
+
+
+def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float = CHALLENGE_DELTA,
+                    cap: float = EPSILON_CAP, rules: str = "challenge") -> float:
     """The challenge's per-example ε from one example's confidences over N unlearned and N
-    retrained models (see :func:`challenge_score`). 0 = the two sides cannot be told
-    apart by any threshold rule; ``cap`` = perfectly separable."""
+    retrained models (see :func:`challenge_score`): 0 = no rule tells the two sides apart,
+    ``cap`` = perfectly separable (lower is better for an unlearning method).
+
+    The positive side is the one with the larger median (the unlearned side on a tie).
+    If the smaller spread (max − min) is under 1% of the larger, ε = ``cap``. Otherwise ε
+    is the largest over two rule families, as DeepMind's scorer has them
+    (google-deepmind/unlearning_evaluation, metric.py): single thresholds c ≥ t ⇒
+    positive, t on a linspace from the lowest to the highest value with ceil(100 · range)
+    points; and intervals l ≤ c ≤ r ⇒ P, P the side with the smaller range w (the
+    negative side on a tie), r on a linspace over max P ± 2 at 100 points per unit and,
+    for each r, l on a linspace over r − w ± 2 (400 points): intervals of width w ± 2
+    near P. ``rules="all"`` instead tries every interval with ends on the grid lo + k/100
+    (narrow ones included): a stronger attack that usually gives a higher ε (a lower F)
+    than the challenge, for a stricter audit; its numbers are not comparable with the
+    challenge's. Computed in float64 (the reference builds
+    its single-threshold grid in float32; counts differ only for a confidence within
+    float32 rounding of a grid point)."""
+    if rules not in ("challenge", "all"):
+        raise ValueError(f"unknown rules {rules!r}: use 'challenge' (DeepMind's scorer) or 'all'")
     u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
-    pos, neg = (u, r) if np.median(u) >= np.median(r) else (r, u)
+    pos, neg = (r, u) if np.median(r) > np.median(u) else (u, r)
     spread_pos, spread_neg = np.ptp(pos), np.ptp(neg)
-    if min(spread_pos, spread_neg) < 0.01 * max(spread_pos, spread_neg):
+    largest, smallest = max(spread_pos, spread_neg), min(spread_pos, spread_neg)
+    if largest > 0 and smallest / largest < 0.01:
         return cap
+    if rules == "all":
+        return min(_all_intervals_epsilon(pos, neg, delta), cap)
+    pos_sorted, neg_sorted = np.sort(pos), np.sort(neg)
+    lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
+    thresholds = np.linspace(lo, hi, int(np.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
+    table = _epsilon_table(len(pos), len(neg), delta)
+    eps = _best_epsilon(table, _counts_at_least(pos_sorted, thresholds), _counts_at_least(neg_sorted, thresholds))
+    if spread_pos < spread_neg:  # P = the positive side: inside ⇒ positive
+        left, right = _window_intervals(pos)
+        eps = max(eps, _best_epsilon(table, _counts_within(pos_sorted, left, right),
+                                     _counts_within(neg_sorted, left, right)))
+    else:  # P = the negative side, which becomes the class the rule predicts
+        left, right = _window_intervals(neg)
+        eps = max(eps, _best_epsilon(_epsilon_table(len(neg), len(pos), delta), _counts_within(neg_sorted, left, right),
+                                     _counts_within(pos_sorted, left, right)))
+    return float(min(eps, cap))
+
+
+def _all_intervals_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float, grid: int = THRESHOLDS_PER_UNIT) -> float:
+    """``rules="all"``: every single threshold and every interval with ends on the grid
+    lo + k/grid (the distinct splits that grid realises, found exactly)."""
     values = np.concatenate([pos, neg])
     lo, hi = values.min(), values.max()
     last = int(np.floor((hi - lo) * grid + 1e-9))
-    # The grid (lo + k/grid) only matters through which values fall on each side of a
-    # threshold: these grid indices realise every distinct split (and no others).
     lower = np.unique(np.clip(np.concatenate([[0], np.floor((values - lo) * grid + 1e-9) + 1]), 0, last + 1))
     upper = np.unique(np.clip(np.ceil((values - lo) * grid - 1e-9), 0, last))
     t_lo, t_hi = lo + lower / grid, lo + upper / grid
-    fpr = (neg[None, :] >= t_lo[:, None]).mean(1)  # single thresholds: c ≥ t ⇒ positive side
-    fnr = (pos[None, :] < t_lo[:, None]).mean(1)
-    eps = _rule_epsilon(fpr, fnr, delta)
-    # double thresholds: l ≤ c ≤ r ⇒ the peakier (smaller-spread) side
-    inside = lambda x: ((x[None, None, :] >= t_lo[:, None, None]) & (x[None, None, :] <= t_hi[None, :, None])).mean(2)  # noqa: E731
-    pos_in, neg_in = inside(pos), inside(neg)
-    valid = t_lo[:, None] <= t_hi[None, :]
-    if spread_pos <= spread_neg:
-        fpr2, fnr2 = neg_in, 1 - pos_in
-    else:
-        fpr2, fnr2 = 1 - neg_in, pos_in
-    eps = max(eps, _rule_epsilon(fpr2[valid], fnr2[valid], delta))
-    return float(min(eps, cap))
+    table = _epsilon_table(len(pos), len(neg), delta)
+    eps = _best_epsilon(table, _counts_at_least(np.sort(pos), t_lo), _counts_at_least(np.sort(neg), t_lo))
+    left = np.broadcast_to(t_lo[None, :], (len(t_hi), len(t_lo)))  # empty intervals count 0 inside: discarded
+    pos_in, neg_in = _counts_within(np.sort(pos), left, t_hi), _counts_within(np.sort(neg), left, t_hi)
+    if np.ptp(pos) < np.ptp(neg):
+        return max(eps, _best_epsilon(table, pos_in, neg_in))
+    return max(eps, _best_epsilon(_epsilon_table(len(neg), len(pos), delta), neg_in, pos_in))
 
 
 def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, labels: np.ndarray, *,
                     retain_acc: tuple[float, float] | None = None, test_acc: tuple[float, float] | None = None,
-                    delta: float = 1e-5) -> dict:
+                    delta: float = CHALLENGE_DELTA, rules: str = "challenge") -> dict:
     """The NeurIPS 2023 machine-unlearning challenge score (Triantafillou et al., 2024;
     DeepMind's evaluation code is the definition).
 
@@ -130,11 +201,13 @@ def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, 
     ``retain_acc`` = (unlearned, retrained) and ``test_acc`` likewise (mean accuracies
     over the models), ``score`` = F · RA_u/RA_r · TA_u/TA_r. Compare methods only at
     the same N: small N lowers F even for identical distributions (the maximum over
-    many thresholds is noisy)."""
+    many thresholds is noisy). ``rules`` picks the decision-rule family
+    (:func:`example_epsilon`): "challenge" (default) is DeepMind's scorer's, "all" a
+    stronger attack whose F is lower and not comparable with the challenge's."""
     u, r = np.asarray(unlearned_logits), np.asarray(retrained_logits)
     if u.ndim != 3 or u.shape != r.shape:
         raise ValueError(f"logits must both have shape (models, examples, classes), got {u.shape} and {r.shape}")
-    out = challenge_forget_quality(logit_confidence(u, labels), logit_confidence(r, labels), delta)
+    out = challenge_forget_quality(logit_confidence(u, labels), logit_confidence(r, labels), delta, rules)
     if retain_acc is not None and test_acc is not None:
         out["score"] = challenge_final_score(out["forget_quality"], retain_acc, test_acc)
     return out
@@ -147,7 +220,8 @@ def challenge_final_score(forget_quality: float, retain_acc: tuple[float, float]
     return forget_quality * (retain_acc[0] / retain_acc[1]) * (test_acc[0] / test_acc[1])
 
 
-def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float = 1e-5) -> dict:
+def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, delta: float = CHALLENGE_DELTA,
+                             rules: str = "challenge") -> dict:
     """The challenge's forget quality F from any per-example score: arrays (N models,
     forget examples) for N unlearned and N retrained models. Per example, ε of the
     strongest threshold test (:func:`example_epsilon`), bucketed in steps of 0.5 up to
@@ -161,7 +235,7 @@ def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndar
     n = u.shape[0]
     if n < 3:
         raise ValueError(f"the challenge score needs at least 3 models per side, got {n}")
-    eps = np.array([example_epsilon(u[:, i], r[:, i], delta) for i in range(u.shape[1])])
+    eps = np.array([example_epsilon(u[:, i], r[:, i], delta, rules=rules) for i in range(u.shape[1])])
     n_buckets = int(2 * np.ceil(np.log(n - 1)))
     bucket = np.floor(eps / 0.5).astype(int)
     worth = np.where(bucket < n_buckets, 2.0 ** -bucket.astype(float), 0.0)
