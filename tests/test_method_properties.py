@@ -92,6 +92,21 @@ def test_prune_first_variant_keeps_pruned_weights_at_zero(digits_class3):
     assert (weights == 0).float().mean().item() == pytest.approx(0.9, abs=1e-4)
 
 
+def test_prune_first_recovers_on_the_full_training_set_before_unlearning(digits_class3):
+    # At 98.5% sparsity pruning alone costs ~20 points of retain accuracy and some of the
+    # forget class: counted as "forgetting" that would be pruning damage. The recovery
+    # epochs on forget ∪ retain (the reference's retraining of the pruned model) restore
+    # both before any unlearning step (epochs=0: no unlearning at all).
+    task, split, original, _ = digits_class3
+    run = lambda **kw: obliviate.unlearn(original, split.forget, split.retain, method="l1_sparse",  # noqa: E731
+                                         prune=0.985, epochs=0, **kw).model
+    damaged, recovered = run(recover_epochs=0), run()
+    assert accuracy(damaged, split.retain) < 0.9
+    assert accuracy(recovered, split.retain) > 0.97 and accuracy(recovered, split.forget) > 0.95
+    weights = torch.cat([p.flatten() for p in recovered.parameters() if p.dim() >= 2])
+    assert (weights == 0).float().mean().item() == pytest.approx(0.985, abs=1e-4)
+
+
 # -- SSD / LFSSD ------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["ssd", "lfssd"])
@@ -303,20 +318,44 @@ def test_unsir_noise_maximises_the_error_for_the_forgotten_class(digits_class3):
 
 # -- DUCK -------------------------------------------------------------------------------
 
-def test_duck_pulls_forget_features_to_the_nearest_other_class_centroid():
+def test_duck_pulls_forget_features_to_the_nearest_other_class_centroid_by_cosine():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3))
     with torch.no_grad():  # features = identity
         model[0].weight.copy_(torch.eye(2))
         model[0].bias.zero_()
     retain = TensorDataset(torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [0.0, 6.0]]), torch.tensor([0, 0, 1, 1]))
-    forget = TensorDataset(torch.tensor([[3.0, 0.0]]), torch.tensor([2]))
+    # centroids (1, 0) and (0, 5); the forget feature (1, 1.2) is nearer (1, 0) in Euclidean
+    # distance (1.2 against 3.93) but nearer (0, 5) in cosine distance (1 − 1.2/√2.44 =
+    # 0.232 against 1 − 1/√2.44 = 0.360): the reference's cosine picks class 1
+    forget = TensorDataset(torch.tensor([[1.0, 1.2]]), torch.tensor([2]))
     method = build("duck", {"lambda_forget": 1.0, "lambda_retain": 0.0})
     method.setup(model, UnlearnData(forget, retain, 3), make_generator(0))
     torch.testing.assert_close(method.centroids[:2], torch.tensor([[1.0, 0.0], [0.0, 5.0]]))
     assert method.present.tolist() == [True, True, False]
+    assert method.targets(*forget.tensors).tolist() == [1]  # cosine, not Euclidean (which says 0)
     loss = method.loss(model, Batch(forget=forget.tensors, retain=retain.tensors))
-    assert loss.item() == pytest.approx(2.0)  # |(3,0) - (1,0)|, the nearest centroid of another class
+    assert loss.item() == pytest.approx(1 - 1.2 / 2.44 ** 0.5, abs=1e-6)
+
+
+def test_duck_keeps_each_target_chosen_from_the_original_model():
+    # the reference fixes every forget example's centroid in its first pass; moving the
+    # features afterwards must not re-choose it
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.zero_()
+    retain = TensorDataset(torch.tensor([[2.0, 0.0], [0.0, 5.0]]), torch.tensor([0, 1]))
+    forget = TensorDataset(torch.tensor([[1.0, 1.2]]), torch.tensor([2]))
+    method = build("duck", {})
+    method.setup(model, UnlearnData(forget, retain, 3), make_generator(0))
+    with torch.no_grad():  # the model now maps the forget example near class 0's direction
+        model[0].weight.copy_(torch.tensor([[5.0, 0.0], [0.0, 0.1]]))
+    assert method.targets(*forget.tensors).tolist() == [1]
+    feats = model[0](forget.tensors[0])
+    expected = 1 - F.cosine_similarity(feats, torch.tensor([[0.0, 5.0]])).item()
+    assert method.loss(model, Batch(forget=forget.tensors, retain=retain.tensors)).item() == pytest.approx(
+        expected + F.cross_entropy(model(retain.tensors[0]), retain.tensors[1]).item(), abs=1e-6)
 
 
 def test_scrub_skips_max_steps_once_the_forget_set_is_at_its_target():

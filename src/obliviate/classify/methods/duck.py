@@ -1,14 +1,19 @@
 """DUCK: distance-based unlearning via centroid kinematics. Cotogni et al., 2023.
 
 Class centroids of the original model's penultimate features are computed on the
-retain set. Each step pulls the features of forget examples toward their nearest
-centroid of another class (Euclidean distance) while keeping cross-entropy on the
-retain set: λ_f·mean‖e_f − c_nearest‖ + λ_r·CE(D_r). Like the reference, it stops
+retain set. Each forget example is pulled toward one centroid of another class, the
+nearest by cosine distance, chosen once from the original model's features and kept
+for the whole run, while cross-entropy on the retain set holds the rest:
+λ_f·mean(1 − cos(e_f, c_target)) + λ_r·CE(D_r), as in the reference code (OcraM17/DUCK,
+``Unlearning_methods.DUCK``). The reference fixes each target in its first pass over
+an unshuffled forget loader; obliviate takes it from a frozen copy of the original
+model, the same choice without depending on batch order. Like the reference, it stops
 once forget accuracy reaches its target (the shared early stopping).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -21,10 +26,15 @@ from obliviate.core.devices import to_model
 from obliviate.core.registry import register
 
 
+def cosine_distances(features: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """1 − cos between every row of ``features`` and every centroid."""
+    return 1 - F.normalize(features, dim=1) @ F.normalize(centroids, dim=1).T
+
+
 @register(
     "duck", track="classifier", needs=("forget", "retain", "labels"),
     paper="Cotogni et al., 2023",
-    idea="pull forget features to the nearest other-class centroid while fitting the retain set",
+    idea="pull forget features to the nearest other-class centroid (cosine) while fitting the retain set",
 )
 @dataclass
 class DUCK(AscentMethod):
@@ -49,12 +59,23 @@ class DUCK(AscentMethod):
             counts += torch.bincount(y, minlength=data.num_classes)
         self.centroids = sums / counts.clamp_min(1)[:, None]
         self.present = counts > 0
+        self.original = copy.deepcopy(model).requires_grad_(False)
+
+    @torch.no_grad()
+    def targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each forget example's centroid: the nearest (cosine) other present class in
+        the original model's features."""
+        feats, _ = features_and_logits(self.original, x)
+        blocked = ~self.present[None, :] | F.one_hot(y, len(self.centroids)).bool()
+        return cosine_distances(feats, self.centroids).masked_fill(blocked, float("inf")).argmin(1)
 
     def loss(self, model, batch):
         (xf, yf), (xr, yr) = batch.forget, batch.retain
+        target = self.targets(xf, yf)
         feats, _ = features_and_logits(model, xf)
-        dist = torch.cdist(feats, self.centroids)
-        blocked = ~self.present[None, :] | F.one_hot(yf, len(self.centroids)).bool()
-        nearest = dist.masked_fill(blocked, float("inf")).min(1).values
+        pull = cosine_distances(feats, self.centroids).gather(1, target[:, None]).mean()
         _, logits = features_and_logits(model, xr)
-        return self.lambda_forget * nearest.mean() + self.lambda_retain * F.cross_entropy(logits, yr)
+        return self.lambda_forget * pull + self.lambda_retain * F.cross_entropy(logits, yr)
+
+    def teardown(self, model):
+        del self.original
