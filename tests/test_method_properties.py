@@ -222,7 +222,7 @@ def test_fisher_update_matches_the_formula_on_a_linear_model():
     keep = y != 2  # class 2 is forgotten: no retain example
     forget, retain = TensorDataset(x[~keep], y[~keep]), TensorDataset(x[keep], y[keep])
     before = copy.deepcopy(model)
-    algorithm = build("fisher", {"alpha": 1e-4})
+    algorithm = build("fisher", {"alpha": 1e-4, "max_retain_drop": 100})  # no target: the strength search keeps α
     algorithm.apply(model, UnlearnData(forget, retain, 3), make_generator(7))
     # Fisher by hand: the per-example CE gradient of a linear softmax model is (p - e_y) x^T
     xr, yr = retain.tensors
@@ -234,7 +234,9 @@ def test_fisher_update_matches_the_formula_on_a_linear_model():
     std = lambda f: (1e-4 * (1 / (f + 1e-8)).clamp(max=1e2)).sqrt()  # head rows: cap 1e2
     expected_w = before.weight + std(fisher_w) * noise_w
     expected_b = before.bias + std(fisher_b) * noise_b
-    expected_w[2], expected_b[2] = 0.0, 0.0  # the forgotten class's head row is zeroed
+    # the forgotten class's head row is zeroed, its bias put below every other logit seen
+    lowest = before(x)[:, :2].min().item()
+    expected_w[2], expected_b[2] = 0.0, min(lowest, 0.0) - 1.0
     torch.testing.assert_close(model.weight, expected_w.detach(), rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(model.bias, expected_b.detach(), rtol=1e-4, atol=1e-6)
 
@@ -248,22 +250,39 @@ def test_woodbury_inverse_hvp_matches_an_explicit_solve():
     torch.testing.assert_close(woodbury_inverse_hvp(G, v, 0.1), torch.linalg.solve(H, v))
 
 
-def test_iu_takes_one_newton_step_with_the_woodfisher_hessian():
+def _loop_gradient(model, x, y):
+    """Mean cross-entropy gradient by a plain autograd loop, one example at a time."""
+    grads = [torch.autograd.grad(F.cross_entropy(model(xi[None]), yi[None]), list(model.parameters()))
+             for xi, yi in zip(x, y)]
+    return torch.stack([torch.cat([g.flatten() for g in gs]) for gs in grads]).double()
+
+
+def test_iu_step_is_the_references_vector_through_the_damped_fisher():
+    # Unlearn-Sparse's Wfisher: v = Σ_f g / n − Σ_r g · n_f / (n · n_r) = (n_f/n)(ḡ_f − ḡ_r),
+    # H = λI + GᵀG/N over the retain examples, λ = 1; step = α H⁻¹ v (here exactly, α = 2,
+    # the strength search off: no target, a guard that never fires)
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     x, y = tiny_problem(n=20, classes=2, dim=3)
     forget, retain = TensorDataset(x[:5], y[:5]), TensorDataset(x[5:], y[5:])
     before = copy.deepcopy(model)
-    build("iu", {"scale": 2.0, "damping": 0.05, "max_retain_drop": 100}).apply(model, UnlearnData(forget, retain, 2), make_generator(0))
-    params = dict(before.named_parameters())
-    flat = lambda gr: torch.cat([gr["weight"].reshape(len(gr["weight"]), -1), gr["bias"]], dim=1).double()
-    G = flat(per_sample_grads(before, x[5:], y[5:], F.cross_entropy))  # all 15 retain examples (< 512)
-    v = flat(per_sample_grads(before, x[:5], y[:5], F.cross_entropy)).mean(0)
-    H = 0.05 * torch.eye(G.shape[1], dtype=torch.float64) + G.T @ G / len(G)
-    step = 2.0 * 5 / 20 * torch.linalg.solve(H, v)
-    expected = torch.cat([params["weight"].detach().flatten(), params["bias"].detach()]).double() + step
-    got = torch.cat([model.weight.detach().flatten(), model.bias.detach()]).double()
+    method = build("iu", {"scale": 2.0, "max_retain_drop": 100})
+    assert (method.damping, method.n_samples, method.retain_term) == (1.0, 1000, True)
+    method.apply(model, UnlearnData(forget, retain, 2), make_generator(0))
+    per_forget, per_retain = _loop_gradient(before, x[:5], y[:5]), _loop_gradient(before, x[5:], y[5:])
+    v = per_forget.sum(0) / 20 - per_retain.sum(0) * 5 / (20 * 15)
+    H = torch.eye(per_retain.shape[1], dtype=torch.float64) + per_retain.T @ per_retain / 15
+    expected = torch.cat([p.detach().flatten() for p in before.parameters()]).double() + 2.0 * torch.linalg.solve(H, v)
+    got = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    # without the retain term the step differs (the plain influence of the forget set)
+    plain = copy.deepcopy(before)
+    build("iu", {"scale": 2.0, "max_retain_drop": 100, "retain_term": False}).apply(
+        plain, UnlearnData(forget, retain, 2), make_generator(0))
+    expected_plain = torch.cat([p.detach().flatten() for p in before.parameters()]).double() + \
+        2.0 * torch.linalg.solve(H, per_forget.sum(0) / 20)
+    torch.testing.assert_close(torch.cat([p.detach().flatten() for p in plain.parameters()]).double(), expected_plain,
+                               rtol=1e-4, atol=1e-6)
 
 
 # -- Boundary Shrink / Expanding --------------------------------------------------------

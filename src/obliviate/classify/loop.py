@@ -319,6 +319,70 @@ class Monitor:
         return (logits[:, :self.data.num_classes].argmax(1) == y).float().mean().item()
 
 
+def search_strength(model: nn.Module, data: UnlearnData, set_strength: Callable[[float], None], start: float,
+                    max_retain_drop: float, slack: float = 5.0, growth: float = 2.0, tries: int = 12) -> tuple[float, str]:
+    """The dial and guard of the one-shot methods (IU, Fisher, SSD): how strong their
+    single update is, adapted to the user's model instead of fixed by a default.
+
+    ``set_strength(s)`` puts the model at strength ``s`` (0: unchanged). From ``start``:
+    while retain accuracy (fixed samples of at most 1024 examples, as for early
+    stopping) falls more than ``max_retain_drop`` points, divide by ``growth`` (up to
+    ``tries`` times, then 0); otherwise, while forget accuracy is not yet within ``slack`` points of
+    the retrained-model target (``data.target_forget_acc``, when known), multiply by
+    ``growth`` (up to ``tries`` times), keeping the strongest setting whose retain
+    accuracy held. Returns the strength left on the model and what happened."""
+    retain = sample(data.retain, Monitor.SAMPLE) if data.retain is not None else None
+    forget = sample(data.forget, Monitor.SAMPLE)
+
+    def accuracy(part) -> float:
+        logits, y = predict(model, part)
+        return (logits[:, :data.num_classes].argmax(1) == y).float().mean().item()
+
+    before = accuracy(retain) if retain is not None else 0.0
+    retain_holds = lambda: retain is None or before - accuracy(retain) <= max_retain_drop / 100 + 1e-9  # noqa: E731
+    target = data.target_forget_acc
+    reached = lambda: target is not None and accuracy(forget) <= target + slack / 100 + 1e-9  # noqa: E731
+    strength = start
+    set_strength(strength)
+    if not retain_holds():
+        for _ in range(tries):
+            strength /= growth
+            set_strength(strength)
+            if retain_holds():
+                if target is None or reached():
+                    return strength, f"strength {strength:.3g}: lowered until retain accuracy held"
+                return _refine(set_strength, strength, strength * growth, retain_holds, reached)
+        set_strength(0.0)
+        return 0.0, f"no strength down to {strength:.3g} kept retain accuracy: model left unchanged"
+    if target is None or reached():
+        return strength, ""
+    for _ in range(tries):
+        stronger = strength * growth
+        set_strength(stronger)
+        if not retain_holds():
+            return _refine(set_strength, strength, stronger, retain_holds, reached)
+        strength = stronger
+        if reached():
+            return strength, f"strength {strength:.3g}: raised until forget accuracy reached its target"
+    return strength, f"strength {strength:.3g}: the largest tried, forget accuracy still above its target"
+
+
+def _refine(set_strength, held: float, broke: float, retain_holds, reached, steps: int = 4) -> tuple[float, str]:
+    """Bisect (geometrically) between a strength whose retain accuracy held and a
+    stronger one whose did not; leave the model at the strongest that held."""
+    for _ in range(steps):
+        middle = (held * broke) ** 0.5
+        set_strength(middle)
+        if retain_holds():
+            held = middle
+            if reached():
+                return held, f"strength {held:.3g}: raised until forget accuracy reached its target"
+        else:
+            broke = middle
+    set_strength(held)
+    return held, f"strength {held:.3g}: stronger settings cost retain accuracy"
+
+
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 

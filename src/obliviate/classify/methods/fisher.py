@@ -7,7 +7,9 @@ Parameters the retain set does not need (small F_r) get the most noise, which
 destroys what only the forget set relied on. As in the reference code, the
 variance is capped at 1e3 (1e2 for the rows of the classification head), and for
 class-level forgetting (``zero_class_head``) the rows of the classification head
-that belong to forgotten classes are set to zero without noise.
+that belong to forgotten classes are set to zero without noise; their biases go
+below every other logit seen on the forget and retain sets (a zero logit alone still
+wins where the other logits are negative).
 Known limitation: on a model that has memorised its retain set the Fisher is tiny
 everywhere (below 1e-3), every variance hits the cap and the noise is uniform;
 there is no α between "nothing happens" and "the model collapses". Only the
@@ -16,6 +18,12 @@ forget". Choices: F_r is the empirical Fisher (squared per-example gradients at 
 labels), which costs one gradient per example where the reference's expectation
 over all classes costs one per class; the reference's extra averaging of the
 variance over input dimensions and ×10 on 1-D parameters are not applied.
+
+α is relative to the loss curvature of the user's model through
+:func:`~obliviate.classify.loop.search_strength`: one noise draw is scaled, α
+multiplied by 4 while forget accuracy is above the retrained-model target (when
+known) and divided by 4 while retain accuracy falls more than ``max_retain_drop``
+points, starting from ``alpha``.
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ from dataclasses import dataclass
 
 import torch
 
-from obliviate.classify.data import labels
+from obliviate.classify.data import labels, predict, sample
 from obliviate.classify.grads import empirical_fisher
 from obliviate.classify.models import find_head
-from obliviate.classify.loop import History, Method
+from obliviate.classify.loop import History, Method, search_strength
 from obliviate.core.registry import register
 
 
@@ -47,6 +55,7 @@ class FisherForgetting(Method):
     max_var: float = 1e3
     head_max_var: float = 1e2
     zero_class_head: bool = True
+    max_retain_drop: float = 3.0
 
     def __post_init__(self) -> None:
         if not self.alpha > 0 or not self.max_var > 0 or not self.head_max_var > 0:
@@ -57,16 +66,42 @@ class FisherForgetting(Method):
         gone = forgotten_classes(data) if self.zero_class_head else torch.zeros(0, dtype=torch.long)
         gone = gone.to(next(model.parameters()).device)
         _, _, head = find_head(model, data.num_classes)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if name not in fisher:
-                    continue
+        if len(gone):
+            silence_classes(model, head, gone, data)
+        start = {n: p.detach().clone() for n, p in model.named_parameters()}
+        unit_std = {}  # the noise at α = 1, one draw (on the CPU: the same on every device)
+        for name, p in model.named_parameters():
+            if name in fisher:
                 cap = self.head_max_var if p.shape[0] == data.num_classes else self.max_var
-                noise = torch.randn(p.shape, generator=generator).to(p)  # drawn on the CPU: same on every device
-                p.add_(fisher_noise_std(fisher[name], self.alpha, cap) * noise)
-            for p in head.parameters():
-                p[gone] = 0.0
-        return History()
+                noise = torch.randn(p.shape, generator=generator).to(p)
+                unit_std[name] = fisher_noise_std(fisher[name], 1.0, cap) * noise
+                if p.shape[0] == data.num_classes:
+                    unit_std[name][gone] = 0.0  # the forgotten classes' rows stay at zero
+
+        def set_strength(alpha: float) -> None:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in unit_std:
+                        p.copy_(start[name] + alpha ** 0.5 * unit_std[name])
+
+        self.strength, note = search_strength(model, data, set_strength, self.alpha, self.max_retain_drop, growth=4.0)
+        return History(stop_reason=note)
+
+
+@torch.no_grad()
+def silence_classes(model: torch.nn.Module, head: torch.nn.Linear, gone: torch.Tensor, data) -> None:
+    """The class-level head step: the forgotten classes' weight rows to zero, as in the
+    reference, and their biases below every logit of the other classes on (samples of)
+    the forget and retain sets. Zero alone leaves a logit of 0, which still wins
+    wherever the other logits are negative (common in a ReLU network's head)."""
+    head.weight[gone] = 0.0
+    if head.bias is None:
+        return
+    keep = torch.ones(data.num_classes, dtype=torch.bool, device=gone.device)
+    keep[gone] = False
+    lowest = min(predict(model, sample(part, 1024))[0][:, :data.num_classes][:, keep.cpu()].min().item()
+                 for part in (data.forget, data.retain))
+    head.bias[gone] = min(lowest, 0.0) - 1.0
 
 
 def forgotten_classes(data) -> torch.Tensor:

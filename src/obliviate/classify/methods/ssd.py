@@ -11,6 +11,12 @@ squares add a batch-size-dependent term for coherent forget gradients, so the
 reference's α = 10 assumed its batch size; per example, α is batch-free but
 bounded: since D contains D_f, I_f / I_D ≤ n / n_f, so α must stay below that
 (about 10 for one class of ten). Default α = 3 (tuned on the built-in tasks).
+Strength: α and λ are the start of :func:`~obliviate.classify.loop.search_strength`
+at strength s = 1, selecting with α/s and dampening with λ/s: s doubles while forget
+accuracy is above the retrained-model target (when known) and halves while retain
+accuracy falls more than ``max_retain_drop`` points, so the selection adapts to the
+spread of the user's importance ratios.
+
 Known limitation: a random forget set shares its important parameters with the
 retain set, so SSD barely forgets it; and on an over-confident model whose
 gradients vanish it selects nothing. Both runs are flagged "did not forget".
@@ -24,7 +30,7 @@ import torch
 
 from obliviate.classify.data import Data, union
 from obliviate.classify.grads import Grads, empirical_fisher
-from obliviate.classify.loop import History, Method
+from obliviate.classify.loop import History, Method, search_strength
 from obliviate.core.registry import register
 
 
@@ -56,6 +62,7 @@ class SSD(Method):
 
     alpha: float = 3.0  # selection: forget importance must exceed alpha x overall importance
     lam: float = 1.0    # dampening constant
+    max_retain_drop: float = 3.0
 
     def __post_init__(self) -> None:
         name = self.method_name
@@ -68,5 +75,14 @@ class SSD(Method):
     def apply(self, model, data, generator, progress=None) -> History:
         importance_all = self.importance(model, union(data.forget, data.retain))
         importance_forget = self.importance(model, data.forget)
-        self.selected = dampen(model, importance_all, importance_forget, self.alpha, self.lam)
-        return History()
+        start = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+        def set_strength(s: float) -> None:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    p.copy_(start[name])
+            if s > 0:
+                self.selected = dampen(model, importance_all, importance_forget, self.alpha / s, self.lam / s)
+
+        self.strength, note = search_strength(model, data, set_strength, 1.0, self.max_retain_drop)
+        return History(stop_reason=note)
