@@ -17,11 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from obliviate.core.results import RunFailed
+
     try:
         return args.run(args)
     except ValueError as err:  # bad input: one line, nothing written
         print(f"obliviate: error: {err}", file=sys.stderr)
         return 2
+    except RunFailed as err:  # the run itself failed (diverged)
+        print(f"obliviate: failed: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("obliviate: interrupted (completed entries stay in the store; run again to resume)", file=sys.stderr)
         return 130
@@ -29,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obliviate", description="Machine unlearning, measured against retraining.")
-    parser.add_argument("--home", help="data directory for cached models and results "
-                        "(default: $OBLIVIATE_HOME, else the user cache directory)")
+    parser.add_argument("--version", action="version", version=f"obliviate {_version()}")
+    _home_option(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.add_parser = _with_home(sub.add_parser)  # --home is accepted after every subcommand too
 
     bench = sub.add_parser("bench", help="run methods × seeds on a built-in task against retraining",
                            description=f"Example: {EXAMPLE} --json out.json")
@@ -96,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True, help="directory to write the unlearned model to (must not exist)")
     _device_option(run)
+    run.add_argument("--keep-diverged", action="store_true",
+                     help="write the model even if the run diverged (the command still exits 1)")
     run.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                      help="pipeline only: autocast precision of the training loop (default fp32); for a language "
                           "model use --set torch_dtype=bfloat16")
@@ -214,7 +222,8 @@ def _unlearn(args) -> int:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         hparams[key] = value
     track = track_for_model(args.model)
-    options = {"concept": args.concept, "anchor": args.anchor, "device": _device(args), "precision": args.precision}
+    options = {"concept": args.concept, "anchor": args.anchor, "device": _device(args), "precision": args.precision,
+               "keep_diverged": args.keep_diverged}
     console = _console()
     track.unlearn_files(args.model, args.forget, args.retain, args.method, args.seed, hparams, str(out), options,
                         console.print)
@@ -253,7 +262,8 @@ def _methods(args) -> int:
         return 0
     console = _console()
     for m in infos:  # one block per method: readable at any terminal width
-        console.print(f"[bold]{m['name']}[/] [dim]({m['track']}; needs {', '.join(m['needs'])})[/]")
+        needs = ", ".join(m["needs"]) or "only the forget data"
+        console.print(f"[bold]{m['name']}[/] [dim]({m['track']}; needs {needs})[/]", highlight=False)
         console.print(f"    {m['idea']}", highlight=False)
         console.print(f"    [dim]paper:[/] {m['paper']}", highlight=False)
         hp = "  ".join(f"{k}={v}" for k, v in m["hparams"].items())
@@ -277,6 +287,30 @@ def _tasks(args) -> int:
         table.add_row(t["name"], t["track"], str(t.get("num_classes", "-")), t["description"], t["forget_specs"])
     _console().print(table)
     return 0
+
+
+def _home_option(parser, default) -> None:
+    parser.add_argument("--home", default=default, help="data directory for cached models and results "
+                        "(default: $OBLIVIATE_HOME, else the user cache directory)")
+
+
+def _with_home(add_parser):
+    """``sub.add_parser`` that gives every subcommand ``--home``; left out there, the
+    value given before the subcommand (or none) stands."""
+    def add(*args, **kwargs):
+        parser = add_parser(*args, **kwargs)
+        _home_option(parser, argparse.SUPPRESS)
+        return parser
+    return add
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("obliviate")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _device_option(parser) -> None:

@@ -18,6 +18,7 @@ from obliviate.classify.tasks import ClassifierTask, Split, get_task
 from obliviate.classify.training import cached_model
 from obliviate.classify.unlearn import unlearn_classifier
 from obliviate.core.registry import build, get_method
+from obliviate.core.results import TEST_LOSS_POINTS, health_flags
 from obliviate.core.store import Store
 from obliviate.core.rows import PSEUDO_METHODS, check_hparams, check_lists, pm, progress_bars, record, summarize, with_bar
 
@@ -80,10 +81,11 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
             reference, reference_s, _ = with_bar(progress, f"seed {seed}: retrain", lambda cb: cached_model(
                 store, bench.task, "retrain", seed, bench.split, cb, device), epochs)
             ref_scores = score(reference, bench.split, None)
+            original_scores = score(original, bench.split, ref_scores)
             for method in methods:
                 row = _row(bench, method, seed)
                 if method == "original":
-                    scores, seconds = score(original, bench.split, ref_scores), original_s
+                    scores, seconds = original_scores, original_s
                 elif method == "retrain":
                     scores, seconds = score(reference, bench.split, ref_scores), reference_s
                     row["hparams"] = dict(bench.task.recipe)
@@ -94,7 +96,9 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                         original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
                         holdout=bench.split.val), epochs_of_method, quiet=True)
                     scores, seconds = score(result.model, bench.split, ref_scores), result.seconds
-                    row.update(hparams=result.hparams, flags=result.flags, stop_reason=result.stop_reason)
+                    row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores,
+                                                                          ref_scores),
+                               stop_reason=result.stop_reason)
                 row["metrics"] = {k: scores[k] for k in METRIC_KEYS} | {"seconds": seconds}
                 if method not in ("original", "retrain"):
                     row["metrics"]["check_seconds"] = result.check_seconds
@@ -107,6 +111,19 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                     progress.advance(overall)
     record(store, rows, bench.tuned)
     return rows
+
+
+def judged_flags(flags: list[str], original: dict, scores: dict, retrained: dict) -> list[str]:
+    """A run's flags judged against the retrained model of the benchmark (full sets):
+    forgetting against its forget accuracy (no flag when the original already matches
+    it; "over_forgot" far below it), and "lost_test_accuracy" when test accuracy ends
+    more than ``TEST_LOSS_POINTS`` below its own. Kept from the run: diverged,
+    rolled_back."""
+    kept = [f for f in flags if f in ("diverged", "rolled_back")]
+    judged = health_flags(original, scores, False, target=retrained["forget_acc"])
+    if retrained["test_acc"] - scores["test_acc"] > TEST_LOSS_POINTS:
+        judged.append("lost_test_accuracy")
+    return kept + judged
 
 
 def _row(bench: BenchPlan, method: str, seed: int) -> dict:

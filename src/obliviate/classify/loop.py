@@ -35,6 +35,7 @@ class History:
     diverged: bool = False
     stop_reason: str = ""
     check_seconds: float = 0.0  # time spent in the early-stopping monitor's checks
+    rolled_back_to_start: bool = False  # the monitor undid every step
 
 
 @dataclass
@@ -235,6 +236,7 @@ def train_loop(
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
                     if history.stop_reason:
+                        history.rolled_back_to_start = monitor.rolled_back and monitor.last_good_step == 0
                         break
                     model.train()
             if history.diverged or history.stop_reason:
@@ -287,6 +289,7 @@ class Monitor:
         self.forget = sample(data.forget, self.SAMPLE)
         self.start_retain = self._retain_acc(model)
         self.last_good, self.last_good_step = _snapshot(model), 0
+        self.rolled_back = False
         self.seconds = time.perf_counter() - start
 
     def check(self, model: nn.Module, step: int) -> str:
@@ -300,6 +303,7 @@ class Monitor:
     def _check(self, model: nn.Module, step: int) -> str:
         if self.retain is not None and self.start_retain - self._retain_acc(model) > self.max_drop:
             model.load_state_dict(self.last_good)
+            self.rolled_back = True
             return (f"retain accuracy fell > {100 * self.max_drop:g} points at step {step}: "
                     f"rolled back to step {self.last_good_step}")
         self.last_good, self.last_good_step = _snapshot(model), step

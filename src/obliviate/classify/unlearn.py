@@ -53,10 +53,14 @@ def unlearn_classifier(
     diverged = history.diverged or not all(torch.isfinite(p).all() for p in work.parameters())
     after = health(work, data)
     checks += time.perf_counter() - start + history.check_seconds
+    target_pct = 100 * data.target_forget_acc if data.target_forget_acc is not None else None
+    flags = health_flags(before, after, diverged, target_pct)
+    if history.rolled_back_to_start:
+        flags.append("rolled_back")
     result = UnlearnResult(
         model=work, method=method, hparams=_asdict(algorithm), seed=seed, seconds=seconds,
         history=history.losses, before=before, after=after,
-        flags=health_flags(before, after, diverged), stop_reason=history.stop_reason, check_seconds=checks,
+        flags=flags, stop_reason=history.stop_reason, check_seconds=checks,
     )
     for message in result.warnings():
         warnings.warn(message, UnlearningWarning, stacklevel=4)
@@ -71,7 +75,7 @@ def prepare(model: nn.Module, forget: Data, retain: Data | None, method: str,
     if retain is not None and size(retain) == 0:
         raise ValueError("the retain set is empty: the forget set cannot be the whole training set")
     if retain is None and "retain" in needs:
-        raise ValueError(f"method {method!r} needs a retain set: pass retain=...")
+        raise ValueError(f"method {method!r} needs a retain set (retain=... in Python, --retain on the command line)")
     x, _ = next(iter(batches(forget, 2, shuffle=False)))
     try:
         (x,) = to_model(model, x)

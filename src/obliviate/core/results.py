@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,12 +10,34 @@ from typing import Any
 NO_FORGET_POINTS = 1.0
 # A run "collapsed" when retain accuracy fell by more than this many points.
 COLLAPSE_POINTS = 20.0
+# A run "over-forgot" when forget accuracy ended this many points below the retrained target.
+OVER_FORGET_POINTS = 10.0
+# A run "lost test accuracy" when test accuracy ended this many points below the retrained model's.
+TEST_LOSS_POINTS = 5.0
 
 FLAG_TEXT = {
-    "did_not_forget": "did not forget: forget accuracy within 1 point of the original's",
+    "did_not_forget": "did not forget: forget accuracy within 1 point of the original's, away from the "
+                      "retrained-model target",
+    "over_forgot": "over-forgot: forget accuracy more than 10 points below the retrained-model target "
+                   "(itself a membership signal)",
+    "lost_test_accuracy": "lost test accuracy: more than 5 points below the retrained model's",
     "collapsed": "collapsed: retain accuracy fell by more than 20 points",
     "diverged": "diverged: non-finite loss or weights",
+    "rolled_back": "rolled back to the start: every step cost more retain accuracy than allowed "
+                   "(learning rate too high?); the model is unchanged",
 }
+
+
+class RunFailed(Exception):
+    """A run whose result must not pass as success (it diverged): the CLI exits 1."""
+
+
+def refuse_diverged(result: "UnlearnResult", keep: bool) -> None:
+    """Raise :class:`RunFailed` before anything is written when ``result`` diverged,
+    unless the user asked to keep such a model (``--keep-diverged``)."""
+    if "diverged" in result.flags and not keep:
+        raise RunFailed(f"{result.method} diverged (non-finite loss or weights): nothing written. Lower the "
+                        "learning rate, or pass --keep-diverged to write the model anyway")
 
 
 class UnlearningWarning(UserWarning):
@@ -53,13 +76,29 @@ class UnlearnResult:
         return [f"{self.method}: {FLAG_TEXT[f]}" for f in self.flags]
 
 
-def health_flags(before: dict[str, float], after: dict[str, float], diverged: bool) -> list[str]:
-    """Flags for a run from forget/retain accuracy (percent) before and after it."""
+def health_flags(before: dict[str, float], after: dict[str, float], diverged: bool,
+                 target: float | None = None) -> list[str]:
+    """Flags for a run from forget/retain accuracy (percent) before and after it, and
+    the forget accuracy a retrained model shows (``target``, percent; None if unknown).
+
+    With a target, "did_not_forget" is judged against it: a run that stays where the
+    original already was is fine when the original is at the target (nothing to
+    change: e.g. a random forget set the model generalises to), and a run that ends
+    more than ``OVER_FORGET_POINTS`` below it "over_forgot"."""
     flags = []
-    if diverged:
+    if diverged or not all(math.isfinite(v) for v in after.values()):  # e.g. finite but huge weights: NaN scores
         flags.append("diverged")
-    if abs(after["forget_acc"] - before["forget_acc"]) < NO_FORGET_POINTS:
+        return flags
+    stayed = abs(after["forget_acc"] - before["forget_acc"]) < NO_FORGET_POINTS
+    if stayed and not no_change_needed(before, target):
         flags.append("did_not_forget")
+    if target is not None and target - after["forget_acc"] > OVER_FORGET_POINTS:
+        flags.append("over_forgot")
     if before["retain_acc"] - after["retain_acc"] > COLLAPSE_POINTS:
         flags.append("collapsed")
     return flags
+
+
+def no_change_needed(before: dict[str, float], target: float | None) -> bool:
+    """Whether the original model already shows the retrained model's forget accuracy."""
+    return target is not None and abs(before["forget_acc"] - target) < NO_FORGET_POINTS

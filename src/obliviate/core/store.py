@@ -8,7 +8,8 @@ Layout under the data directory (``OBLIVIATE_HOME``, else the user's cache dir):
 Writes are atomic: weights go to a temporary file that is fsynced and renamed to a
 name of its own, and only then does the index row switch to it (one SQLite
 transaction). A run killed at any point leaves the index pointing at complete
-files; leftovers are removed by the next write of the same key. Each file's
+files; leftovers are removed by the next write (older versions of the same key, and
+temporary files whose writer is dead or that are over a day old). Each file's
 SHA-256 is in the index and checked on load, so a damaged file counts as missing.
 Loading uses safetensors and JSON only: nothing is ever unpickled.
 
@@ -124,6 +125,7 @@ class Store:
             return
         models = self.root / "models"
         models.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(models)
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
         meta_text = json.dumps(meta, sort_keys=True)
         tmp = _temp_file(models)
@@ -201,7 +203,12 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.index_path, timeout=60)
-        db.executescript(_SCHEMA)
+        try:
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            db.close()
+            raise ValueError(f"the store index {self.index_path} is damaged ({err}): move it away to start an empty "
+                             "store (cached models are then retrained), or use another --home") from None
         return db
 
 
@@ -218,10 +225,50 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+STALE_SECONDS = 24 * 3600  # a temporary file this old is a leftover even if its writer's pid was reused
+
+
 def _temp_file(directory: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    # the writer's host and pid in the name: a later write can tell a dead writer's leftover
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{_host()}-{os.getpid()}-", dir=directory)
     os.close(fd)
     return Path(name)
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary files that killed writers left in ``directory``: those of a
+    process of this host that is gone, and any older than ``STALE_SECONDS``."""
+    removed = []
+    for path in directory.glob(".tmp-*"):
+        parts = path.name.split("-")
+        try:
+            host, pid = parts[1], int(parts[2])
+        except (IndexError, ValueError):
+            host, pid = "", -1
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            continue
+        if (host == _host() and pid > 0 and not _alive(pid)) or age > STALE_SECONDS:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname().replace("-", "_")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _commit(tmp: Path, target: Path) -> None:

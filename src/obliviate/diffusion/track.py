@@ -59,6 +59,7 @@ class DiffusionTrack(Track):
     def unlearn_files(self, model_path, forget_path, retain_path, method, seed, hparams, out, options, say):
         from obliviate.core.devices import is_main_process
         from obliviate.core.registry import build
+        from obliviate.core.results import RunFailed, refuse_diverged
         from obliviate.diffusion.pipeline import check_prompts, load_pipeline, prompt_data, read_prompts, save_pipeline
         from obliviate.diffusion.unlearn import unlearn_diffusion
 
@@ -72,10 +73,9 @@ class DiffusionTrack(Track):
         say(f"generating images of {len(forget)} forget and {len(retain)} retain prompts with the model")
         data = prompt_data(model, concept, forget, retain, anchor=options.get("anchor") or "", seed=seed)
         result = unlearn_diffusion(model, data, method, seed, hparams, precision=options.get("precision"))
-        if result.flags:
-            for line in result.warnings():
-                say(f"[bold red]WARNING[/] {line}")
-            raise ValueError(f"{method} diverged; nothing written")
+        for line in result.warnings():
+            say(f"[bold red]WARNING[/] {line}")
+        refuse_diverged(result, options.get("keep_diverged", False))
         if not is_main_process():
             return
         save_pipeline(result.model, out)
@@ -83,6 +83,8 @@ class DiffusionTrack(Track):
         say(f"{method}: {result.seconds:.1f} s; denoising loss on the concept's images {b['forget_loss']:.4f} -> "
             f"{a['forget_loss']:.4f}, on retain images {b['retain_loss']:.4f} -> {a['retain_loss']:.4f}")
         say(f"unlearned pipeline written to {out}")
+        if "diverged" in result.flags:
+            raise RunFailed(f"{method} diverged; the model was written to {out} as asked (--keep-diverged)")
 
     def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
         from obliviate.diffusion.bench import plan_diffusion

@@ -121,6 +121,8 @@ def load_pretrained(path: str | Path, torch_dtype: str | torch.dtype | None = No
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
+    if path.is_file():
+        raise ValueError(f"--model {str(path)!r} is a file; give the model's directory (config.json, weights, tokenizer)")
     if not path.is_dir():
         raise ValueError(f"model directory {str(path)!r} does not exist")
     if not (path / "config.json").is_file():

@@ -69,6 +69,8 @@ class LMTrack(Track):
         import tempfile
 
         from obliviate.core.devices import is_main_process
+        from obliviate.core.registry import build, get_method
+        from obliviate.core.results import RunFailed, refuse_diverged
         from obliviate.lm.models import load_pretrained
         from obliviate.lm.text import read_jsonl
         from obliviate.lm.unlearn import unlearn_lm
@@ -76,11 +78,18 @@ class LMTrack(Track):
         if options.get("concept") or options.get("anchor"):
             raise ValueError("--concept / --anchor are for diffusers pipelines; for a language model put the data "
                              "in --forget")
+        loading = _loading(hparams)
+        build(method, hparams, self.name)  # a bad method or hyperparameter fails before any heavy work
+        if "retain" in get_method(method, self.name).needs and not retain_path:
+            raise ValueError(f"method {method!r} needs a retain set: pass --retain FILE")
         forget = read_jsonl(forget_path)
         retain = read_jsonl(retain_path) if retain_path else None
-        model, tokenizer = load_pretrained(model_path, **_loading(hparams))
+        model, tokenizer = load_pretrained(model_path, **loading)
         result = unlearn_lm(model, tokenizer, forget, retain, method, seed, hparams, progress=True,
                             device=options.get("device"))
+        for line in result.warnings():
+            say(f"[bold red]WARNING[/] {line}")
+        refuse_diverged(result, options.get("keep_diverged", False))
         if not is_main_process():  # under torchrun / accelerate launch only rank 0 writes
             return
         out = Path(out)
@@ -95,9 +104,9 @@ class LMTrack(Track):
         say(f"{method}: {result.seconds:.1f} s; forget answer probability {result.before['forget_acc']:.1f}% -> "
             f"{result.after['forget_acc']:.1f}%, retain {result.before['retain_acc']:.1f}% -> "
             f"{result.after['retain_acc']:.1f}%")
-        for line in result.warnings():
-            say(f"[bold red]WARNING[/] {line}")
         say(f"unlearned model written to {out}")
+        if "diverged" in result.flags:
+            raise RunFailed(f"{method} diverged; the model was written to {out} as asked (--keep-diverged)")
 
     def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
         from obliviate.lm.bench import plan_lm

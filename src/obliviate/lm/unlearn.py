@@ -215,7 +215,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     if not forget:
         raise ValueError("the forget set is empty: nothing to unlearn")
     if "retain" in info.needs and not retain:
-        raise ValueError(f"method {method!r} needs a retain set: pass retain=...")
+        raise ValueError(f"method {method!r} needs a retain set (retain=... in Python, --retain on the command line)")
     if tokenizer is None:
         raise ValueError("a language model needs its tokenizer: pass tokenizer=...")
     if tokenizer.pad_token_id is None:
