@@ -36,6 +36,7 @@ class History:
     stop_reason: str = ""
     check_seconds: float = 0.0  # time spent in the early-stopping monitor's checks
     rolled_back_to_start: bool = False  # the monitor undid every step
+    extra_steps: int = 0  # steps beyond the planned epochs (the small-data extension)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class LossMethod(Method):
     early_stop: bool = False
     stop_slack: float = 5.0
     max_retain_drop: float = 15.0
+    min_steps: int = 1000  # small data: more epochs, under the early-stopping guard, until the target (see train_loop)
     precision: Precision = "fp32"  # autocast bf16 / fp16 (fp16 with a gradient scaler)
     num_workers: int = 0  # DataLoader workers for datasets that are not tensor-backed
     pin_memory: bool | None = None  # None: pin when the model is on CUDA
@@ -104,6 +106,8 @@ class LossMethod(Method):
             raise ValueError(f"{name}.stop_slack must be in [0, 100] points, got {self.stop_slack}")
         if not 0 <= self.max_retain_drop <= 100:
             raise ValueError(f"{name}.max_retain_drop must be in [0, 100] points, got {self.max_retain_drop}")
+        if self.min_steps < 0:
+            raise ValueError(f"{name}.min_steps must be >= 0, got {self.min_steps}")
         if self.num_workers < 0:
             raise ValueError(f"{name}.num_workers must be >= 0, got {self.num_workers}")
         check_precision(self.precision)
@@ -119,6 +123,11 @@ class LossMethod(Method):
         """What epoch ``epoch`` does: by default one pass of ``loss`` over ``drive``.
         Methods that alternate objectives (SCRUB) or stages (UNSIR) return several."""
         return [Phase(data, self.drive, self.loss)]
+
+    def extension_phases(self, data: UnlearnData) -> list[Phase]:
+        """What an epoch of the small-data extension does (see :func:`train_loop`): by
+        default the last planned epoch again."""
+        return self.phases(self.epochs - 1, data)
 
     def after_step(self, model: nn.Module) -> None:
         """Called after every optimiser step (e.g. to re-impose a hard constraint)."""
@@ -184,22 +193,48 @@ def train_loop(
     generator: torch.Generator, progress: ProgressFn | None = None,
 ) -> History:
     """Run ``method``'s phases for ``method.epochs`` epochs; stop at a non-finite loss or
-    when the early-stopping monitor says so."""
+    when the early-stopping monitor says so.
+
+    Small data: when those epochs take fewer than ``method.min_steps`` optimiser steps
+    and the forget accuracy a retrained model would show is known, a run that has not
+    reached it by the last epoch goes on, repeating the last epoch's phases at the
+    method's learning rate, under the early-stopping guard (stop within
+    ``stop_slack`` points of the target, roll back past ``max_retain_drop`` points of
+    retain damage), up to ``min_steps`` steps in all. Epoch counts tuned on thousands
+    of examples are a handful of steps on a user's few hundred; runs on larger data
+    are unchanged."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, method)
     where = placement(model)
     scaler = grad_scaler(where.device, method.precision)
     plan = [method.phases(epoch, data) for epoch in range(method.epochs)]
     steps = max(1, sum(_steps(phase, method) for phases in plan for phase in phases))
+    extend = bool(plan) and steps < method.min_steps and data.target_forget_acc is not None
     if method.schedule == "cosine":
         schedule = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))  # noqa: E731
     else:
         schedule = lambda step: 1.0  # noqa: E731
     history = History()
-    monitor = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop else None
+    guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend else None
+    monitor = guard if method.early_stop else None
     step, last_check = 0, 0
     model.train()
-    for epoch, phases in enumerate(plan):
+    checked = []  # whether the extension's entry check ran (later epochs: the guard's own checks stop it)
+
+    def go_on() -> bool:
+        if not extend or step >= method.min_steps:
+            return False
+        if not checked:
+            checked.append(True)
+            return not guard.at_target(model)
+        return True
+
+    for epoch, phases in enumerate(_epochs(plan, lambda: method.extension_phases(data), go_on)):
+        if epoch >= len(plan):  # the small-data extension: guarded, at the method's own learning rate
+            if monitor is None:
+                guard.mark_good(model, step)  # roll back to here at worst, not to the start
+            monitor, schedule = guard, (lambda step: 1.0)  # noqa: E731
+            model.train()
         total, count = 0.0, 0
         for phase in phases:
             if not phase.active():
@@ -245,11 +280,19 @@ def train_loop(
             history.losses.append(total / count)
         if history.diverged or history.stop_reason:
             break
-        if progress is not None:
+        if progress is not None and epoch < len(plan):
             progress(epoch + 1, method.epochs, history.losses[-1])
     model.eval()
-    history.check_seconds = monitor.seconds if monitor is not None else 0.0
+    history.check_seconds = guard.seconds if guard is not None else 0.0
+    history.extra_steps = max(0, step - steps) if extend else 0
     return history
+
+
+def _epochs(plan: list[list[Phase]], extension: Callable[[], list[Phase]], go_on: Callable[[], bool]):
+    """The planned epochs, then extension epochs for as long as ``go_on()``."""
+    yield from plan
+    while plan and go_on():
+        yield extension()
 
 
 def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> UnlearnData:
@@ -312,6 +355,18 @@ class Monitor:
             return (f"forget accuracy came within {100 * self.slack:g} points of the retrained-model "
                     f"target ({100 * target:.1f}%) at step {step}")
         return ""
+
+    def mark_good(self, model: nn.Module, step: int) -> None:
+        self.last_good, self.last_good_step = _snapshot(model), step
+
+    def at_target(self, model: nn.Module) -> bool:
+        """Whether forget accuracy is within the slack of the target (False when unknown)."""
+        start = time.perf_counter()
+        target = self.data.target_forget_acc
+        try:
+            return target is not None and self._accuracy(model, self.forget) <= target + self.slack + 1e-9
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def _retain_acc(self, model: nn.Module) -> float:
         return self._accuracy(model, self.retain) if self.retain is not None else 0.0
