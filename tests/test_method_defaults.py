@@ -21,7 +21,10 @@ from obliviate.classify.training import train_from_scratch
 from obliviate.classify.tasks import get_task
 from obliviate.metrics import accuracy
 
-SETTINGS = ("digits class:3", "mnist1d random:0.1", "mnist1d class:3", "own blobs")
+from helpers.own_models import own_setting
+
+OWN = ("iris", "wine", "breast_cancer", "blobs")  # tests/helpers/own_models.py
+SETTINGS = ("digits class:3", "mnist1d random:0.1", "mnist1d class:3", "own blobs") + tuple(f"{n} class:0" for n in OWN)
 EXPECTED = {  # one entry per setting, in the order above
     "ft":              ("forgets", "costly", "costly", "weak"),
     "ga":              ("forgets", "costly", "costly", "forgets"),
@@ -59,6 +62,10 @@ def settings(digits_class3, own_blobs):
         out[f"mnist1d {spec}"] = (mnist_original, train_from_scratch(mnist, sp.retain, seed=0)[0], sp)
     model, forget, retain, test = own_blobs  # a user's own model and data, no holdout
     out["own blobs"] = (model, None, SimpleNamespace(forget=forget, retain=retain, test=test, val=None))
+    for name in OWN:  # small tabular sets, MLPs trained with Adam to 100% training accuracy, no holdout
+        own = own_setting(name)
+        out[f"{name} class:0"] = (own.original, own.retrained,
+                                  SimpleNamespace(forget=own.forget, retain=own.retain, test=own.test, val=None))
     return out
 
 

@@ -199,8 +199,10 @@ def train_loop(
     and the forget accuracy a retrained model would show is known, a run that has not
     reached it by the last epoch goes on, repeating the last epoch's phases at the
     method's learning rate, under the early-stopping guard (stop within
-    ``stop_slack`` points of the target, roll back past ``max_retain_drop`` points of
-    retain damage), up to ``min_steps`` steps in all. Epoch counts tuned on thousands
+    ``stop_slack`` points of the target, roll back to where the extension began once
+    retain accuracy is more than ``EXTENSION_RETAIN_DROP`` points, or
+    ``max_retain_drop`` if smaller, below its value before unlearning), up to
+    ``min_steps`` steps in all. Epoch counts tuned on thousands
     of examples are a handful of steps on a user's few hundred; runs on larger data
     are unchanged."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -231,8 +233,9 @@ def train_loop(
 
     for epoch, phases in enumerate(_epochs(plan, lambda: method.extension_phases(data), go_on)):
         if epoch >= len(plan):  # the small-data extension: guarded, at the method's own learning rate
-            if monitor is None:
+            if monitor is None or epoch == len(plan):
                 guard.mark_good(model, step)  # roll back to here at worst, not to the start
+                guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
             monitor, schedule = guard, (lambda step: 1.0)  # noqa: E731
             model.train()
         total, count = 0.0, 0
@@ -302,6 +305,8 @@ def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> Unl
     pin = method.pin_memory if method.pin_memory is not None else placement(model).device.type == "cuda"
     return dataclasses.replace(data, loader=LoaderOptions(method.num_workers, pin))
 
+
+EXTENSION_RETAIN_DROP = 5.0  # points of retain accuracy the small-data extension may cost in all
 
 CHECK_GROWTH = 0.05  # a check at most this share of the run late: the checks' budget
 
