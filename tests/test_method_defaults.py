@@ -8,7 +8,14 @@ outcome documented in docs/methods.md.
   5 points (never a collapse: retain within 20 points, test within 17);
 - weak:    it moves forget accuracy less than half way (the run is flagged when it
   moved less than a point), while retain accuracy holds;
-- refused: a clear ValueError (UNSIR is class-level only).
+- refused: a clear ValueError (UNSIR is class-level only);
+- damaging: none of these (it neither forgets half way nor keeps retain accuracy):
+  a failure, documented in docs/methods.md.
+
+The last four settings are a user's own small tabular datasets (iris, wine,
+breast_cancer from scikit-learn, 4 Gaussian blobs in 6-D), each with an MLP the user
+trained with Adam to 100% training accuracy, forgetting class 0, no holdout
+(tests/helpers/own_models.py).
 """
 
 import warnings
@@ -26,22 +33,22 @@ from helpers.own_models import own_setting
 OWN = ("iris", "wine", "breast_cancer", "blobs")  # tests/helpers/own_models.py
 SETTINGS = ("digits class:3", "mnist1d random:0.1", "mnist1d class:3", "own blobs") + tuple(f"{n} class:0" for n in OWN)
 EXPECTED = {  # one entry per setting, in the order above
-    "ft":              ("forgets", "costly", "costly", "weak"),
-    "ga":              ("forgets", "costly", "costly", "forgets"),
-    "neggrad_plus":    ("forgets", "forgets", "forgets", "forgets"),
-    "rl":              ("forgets", "costly", "forgets", "forgets"),
-    "salun":           ("forgets", "costly", "forgets", "forgets"),
-    "l1_sparse":       ("forgets", "costly", "costly", "weak"),
-    "ssd":             ("forgets", "weak", "forgets", "weak"),
-    "lfssd":           ("forgets", "weak", "forgets", "weak"),
-    "scrub":           ("forgets", "weak", "forgets", "weak"),
-    "bad_teacher":     ("forgets", "costly", "forgets", "weak"),
-    "fisher":          ("forgets", "weak", "forgets", "weak"),
-    "iu":              ("forgets", "weak", "forgets", "forgets"),
-    "boundary_shrink": ("forgets", "costly", "forgets", "forgets"),
-    "boundary_expand": ("forgets", "costly", "costly", "weak"),
-    "unsir":           ("forgets", "refused", "forgets", "weak"),
-    "duck":            ("forgets", "costly", "costly", "forgets"),
+    "bad_teacher":      ("forgets", "costly", "forgets", "forgets", "weak", "forgets", "weak", "forgets"),
+    "boundary_expand":  ("forgets", "costly", "costly", "weak", "forgets", "forgets", "forgets", "weak"),
+    "boundary_shrink":  ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "duck":             ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "fisher":           ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "ft":               ("forgets", "costly", "costly", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "ga":               ("forgets", "costly", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "iu":               ("forgets", "weak", "forgets", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "l1_sparse":        ("forgets", "costly", "costly", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "lfssd":            ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "neggrad_plus":     ("forgets", "forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "rl":               ("forgets", "forgets", "forgets", "forgets", "costly", "forgets", "forgets", "forgets"),
+    "salun":            ("forgets", "forgets", "forgets", "forgets", "costly", "forgets", "forgets", "forgets"),
+    "scrub":            ("forgets", "weak", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
+    "unsir":            ("forgets", "refused", "forgets", "weak", "weak", "forgets", "weak", "damaging"),
 }
 
 
@@ -69,18 +76,15 @@ def settings(digits_class3, own_blobs):
     return out
 
 
-@pytest.mark.parametrize("method", sorted(EXPECTED))
-@pytest.mark.parametrize("setting", SETTINGS)
-def test_default_outcome_is_as_documented(settings, method, setting):
-    original, retrained, split = settings[setting]
-    expected = EXPECTED[method][SETTINGS.index(setting)]
-    if expected == "refused":
-        with pytest.raises(ValueError, match="class-level only"):
-            obliviate.unlearn(original, split.forget, split.retain, method=method)
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = obliviate.unlearn(original, split.forget, split.retain, method=method, seed=0, holdout=split.val)
+def outcome(original, retrained, split, method):
+    """Run ``method`` at its defaults; its outcome (see the module docstring), the
+    result (None when refused) and a one-line summary."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = obliviate.unlearn(original, split.forget, split.retain, method=method, seed=0, holdout=split.val)
+    except ValueError as err:
+        return "refused", None, str(err)
     model = result.model
     # the retrained model forgets a whole class entirely; on blobs there is no reference
     target = accuracy(retrained, split.forget) if retrained is not None else 0.0
@@ -91,14 +95,27 @@ def test_default_outcome_is_as_documented(settings, method, setting):
     retain_gap = ref_retain - accuracy(model, split.retain)
     test_gap = ref_test - accuracy(model, split.test)
     summary = f"forget {before:.3f}->{after:.3f} (target {target:.3f}), retain gap {retain_gap:.3f}, test gap {test_gap:.3f}"
-    if expected == "forgets":
-        assert half_way and abs(retain_gap) <= 0.05 and abs(test_gap) <= 0.05, summary
-    elif expected == "costly":
-        assert half_way and retain_gap <= 0.20 and test_gap <= 0.17, summary
-        assert retain_gap > 0.05 or test_gap > 0.05, f"now within 5 points: update docs/methods.md ({summary})"
-    else:  # weak
-        assert not half_way and abs(retain_gap) <= 0.05, summary
-        if abs(after - before) < 0.01:
-            assert "did_not_forget" in result.flags
-            assert any(issubclass(w.category, obliviate.UnlearningWarning) for w in caught)
+    result.caught = caught
+    if half_way and abs(retain_gap) <= 0.05 and abs(test_gap) <= 0.05:
+        return "forgets", result, summary
+    if half_way and retain_gap <= 0.20 and test_gap <= 0.17:
+        return "costly", result, summary
+    if not half_way and abs(retain_gap) <= 0.05:
+        return "weak", result, summary
+    return "damaging", result, summary
+
+
+@pytest.mark.parametrize("method", sorted(EXPECTED))
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_default_outcome_is_as_documented(settings, method, setting):
+    original, retrained, split = settings[setting]
+    expected = EXPECTED[method][SETTINGS.index(setting)]
+    got, result, summary = outcome(original, retrained, split, method)
+    assert got == expected, f"{got}, documented {expected}: update docs/methods.md if it is better ({summary})"
+    if got == "refused":
+        assert "class-level only" in summary
+        return
+    if got == "weak" and abs(result.after["forget_acc"] - result.before["forget_acc"]) < 1:
+        assert "did_not_forget" in result.flags
+        assert any(issubclass(w.category, obliviate.UnlearningWarning) for w in result.caught)
     assert result.seconds > 0 and "collapsed" not in result.flags and "diverged" not in result.flags
