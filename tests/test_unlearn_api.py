@@ -59,9 +59,13 @@ def test_the_same_seed_gives_identical_results(own):
 
 def test_result_holds_model_seconds_history_and_health(own):
     model, forget, retain, _ = own
-    result = obliviate.unlearn(model, forget, retain, method="ft", epochs=3)
+    result = obliviate.unlearn(model, forget, retain, method="ft", epochs=3, min_steps=0)
     assert isinstance(result, obliviate.UnlearnResult)
     assert len(result.history) == 3 and all(isinstance(v, float) for v in result.history)
+    # small data: past its 3 epochs toward the forget target, and it says so
+    longer = obliviate.unlearn(model, forget, retain, method="ft", epochs=3)
+    assert len(longer.history) > 3 and "small data:" in longer.stop_reason
+    assert longer.after["forget_acc"] <= result.after["forget_acc"]
     assert result.seconds > 0
     assert result.hparams["epochs"] == 3 and result.hparams["lr"] == 0.1
     assert result.before["forget_acc"] > 95 and result.after["forget_acc"] < result.before["forget_acc"]

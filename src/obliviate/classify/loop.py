@@ -288,6 +288,9 @@ def train_loop(
     model.eval()
     history.check_seconds = guard.seconds if guard is not None else 0.0
     history.extra_steps = max(0, step - steps) if extend else 0
+    if history.extra_steps:
+        note = f"small data: {history.extra_steps} steps past the {method.epochs} planned epochs (min_steps {method.min_steps})"
+        history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
     return history
 
 
