@@ -51,6 +51,20 @@ def test_mia_auc_and_attack_scores():
     assert z[0] == pytest.approx(-2.0 / len(__import__("zlib").compress(b"aaaa")))
     assert M.min_k_score([-1, -5, -2, -8, -3], k=0.4) == pytest.approx((-8 - 5) / 2)
     assert M.min_k_plus_plus_score([-1.0, -3.0], [-1.0, -1.0], [1.0, 2.0], k=0.5) == pytest.approx(-1.0)
+
+
+def test_min_k_counts_tokens_as_muse_and_open_unlearning():
+    # 6 tokens at k = 40%: floor(2.4) = 2 lowest (-8, -5); rounding up would take -4 too
+    assert M.min_k_score([-1, -5, -2, -8, -3, -4], k=0.4) == pytest.approx(-6.5)
+    # fewer tokens than 1/k: still the single lowest (max(1, floor(0.8)) = 1)
+    assert M.min_k_score([-1, -3], k=0.4) == pytest.approx(-3.0)
+
+
+def test_min_k_plus_plus_floors_the_variance_at_1e_minus_6():
+    # a near-deterministic position (σ = 1e-4): σ² clamped to 1e-6, z = 0.5 / 1e-3 = 500,
+    # not 0.5 / 1e-4 = 5000
+    assert M.min_k_plus_plus_score([-1.0], [-1.5], [1e-4], k=0.4) == pytest.approx(500.0)
+    assert M.min_k_plus_plus_score([-1.0], [-1.5], [0.5], k=0.4) == pytest.approx(1.0)  # above the floor: unchanged
     assert M.reference_score([2.0], [3.0]) == pytest.approx([1.0])
 
 

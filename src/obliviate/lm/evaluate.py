@@ -83,6 +83,9 @@ def _rank_and_world() -> tuple[int, int]:
 
 
 @torch.no_grad()
+ROUGE_MAX_NEW_TOKENS = 200  # greedy answers for ROUGE: OpenUnlearning's generation budget
+
+
 def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 32, samples: int = 0,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> list[list[str]]:
     """Greedy answers (``samples`` = 0, one per question) or ``samples`` answers per
@@ -129,7 +132,7 @@ def quality_block(model, tokenizer, qas: Sequence[QA], on_forget_set: bool, agai
     """Answer probability, ROUGE-L recall of greedy answers, and truth-ratio score (the
     forget set's per-token details are kept for the membership attacks)."""
     s = score(model, tokenizer, qas, details=on_forget_set)
-    greedy = generate(model, tokenizer, [qa.question for qa in qas])
+    greedy = generate(model, tokenizer, [qa.question for qa in qas], max_new_tokens=ROUGE_MAX_NEW_TOKENS)
     rouge = np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, qas)])
     ratios = truth_ratios(model, tokenizer, qas, against)
     return {"prob": float(M.answer_probability(s.avg_nll).mean()), "rouge": float(rouge),
@@ -167,7 +170,7 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
                                            + [general[k] for k in ("prob", "rouge", "truth_ratio")])
     f = forget["_scores"]
     h = score(model, tokenizer, split.holdout, details=True)
-    texts = lambda qas: [prompt_of(qa.question) + " " + qa.answer for qa in qas]  # noqa: E731
+    texts = lambda qas: [qa.answer for qa in qas]  # noqa: E731  (ZLib compresses the answer, as OpenUnlearning)
     mink = lambda s: [M.min_k_score(lp) for lp in s.token_logprobs]  # noqa: E731
     minkpp = lambda s: [M.min_k_plus_plus_score(lp, mu, sd) for lp, mu, sd in  # noqa: E731
                         zip(s.token_logprobs, s.token_means, s.token_stds)]

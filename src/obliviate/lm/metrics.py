@@ -97,24 +97,29 @@ def loss_score(avg_nll: Sequence[float]) -> np.ndarray:
 
 
 def zlib_score(avg_nll: Sequence[float], texts: Sequence[str]) -> np.ndarray:
-    """ZLib attack (Carlini et al. 2021): −ℓ̄ / zlib-compressed length of the text (bytes)."""
+    """ZLib attack (Carlini et al. 2021): −ℓ̄ / zlib-compressed length of the text (bytes);
+    higher = more likely a member. As OpenUnlearning, ``texts`` are the answers whose
+    loss ℓ̄ is (not prompt + answer)."""
     lengths = np.array([len(zlib.compress(t.encode("utf-8"))) for t in texts], dtype=float)
     return -np.asarray(avg_nll, dtype=float) / lengths
 
 
 def min_k_score(token_logprobs: Sequence[float], k: float = 0.4) -> float:
-    """Min-K% Prob (Shi et al., ICLR 2024): mean of the k·100% lowest token log-probs."""
+    """Min-K% Prob (Shi et al., ICLR 2024): mean of the n_k lowest of n token log-probs,
+    n_k = max(1, floor(k·n)) as MUSE and OpenUnlearning count (rounding down: 6 tokens
+    at k = 0.4 use 2, not 3); higher = more likely a member."""
     lp = np.sort(np.asarray(token_logprobs, dtype=float))
-    n = max(1, int(math.ceil(k * len(lp))))
+    n = max(1, int(math.floor(k * len(lp))))
     return float(lp[:n].mean())
 
 
 def min_k_plus_plus_score(token_logprobs: Sequence[float], means: Sequence[float], stds: Sequence[float],
                           k: float = 0.4) -> float:
     """Min-K%++ (Zhang et al., 2024): Min-K% on z-scores (log p(x_t) − μ_t)/σ_t, with μ_t, σ_t
-    the mean and standard deviation of log p over the model's next-token distribution."""
-    z = (np.asarray(token_logprobs, dtype=float) - np.asarray(means, dtype=float)) / np.maximum(
-        np.asarray(stds, dtype=float), 1e-8)
+    the mean and standard deviation of log p over the model's next-token distribution;
+    σ_t² is clamped at 1e-6 (σ_t ≥ 1e-3), as OpenUnlearning does."""
+    variance = np.maximum(np.asarray(stds, dtype=float) ** 2, 1e-6)
+    z = (np.asarray(token_logprobs, dtype=float) - np.asarray(means, dtype=float)) / np.sqrt(variance)
     return min_k_score(z, k)
 
 
