@@ -95,3 +95,10 @@ def test_leak_judge_normalises():
     assert M.leaks("born in wexford   hollow", "Wexford Hollow")
     assert not M.leaks("He plays the cello.", "banjo")
     assert not M.leaks("anything", "")
+
+
+def test_probability_over_options_as_tofu_scores_world_facts():
+    # p_correct 0.2, two wrong options at 0.1 each: 0.2 / 0.4 = 0.5 (unnormalised: 0.2)
+    out = M.option_probability([-np.log(0.2)], [[-np.log(0.1), -np.log(0.1)]])
+    assert out[0] == pytest.approx(0.5)
+    assert M.answer_probability([-np.log(0.2)])[0] == pytest.approx(0.2)

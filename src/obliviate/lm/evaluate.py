@@ -128,14 +128,22 @@ def truth_ratios(model, tokenizer, qas: Sequence[QA], against: str = "paraphrase
     return M.truth_ratio(para, pert)
 
 
-def quality_block(model, tokenizer, qas: Sequence[QA], on_forget_set: bool, against: str) -> dict[str, float]:
+def quality_block(model, tokenizer, qas: Sequence[QA], on_forget_set: bool, against: str,
+                  over_options: bool = False) -> dict[str, float]:
     """Answer probability, ROUGE-L recall of greedy answers, and truth-ratio score (the
-    forget set's per-token details are kept for the membership attacks)."""
+    forget set's per-token details are kept for the membership attacks). With
+    ``over_options`` (TOFU's real-authors and world-facts sets) the probability is
+    normalised over the answer and its perturbed (wrong) options."""
     s = score(model, tokenizer, qas, details=on_forget_set)
     greedy = generate(model, tokenizer, [qa.question for qa in qas], max_new_tokens=ROUGE_MAX_NEW_TOKENS)
     rouge = np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, qas)])
     ratios = truth_ratios(model, tokenizer, qas, against)
-    return {"prob": float(M.answer_probability(s.avg_nll).mean()), "rouge": float(rouge),
+    prob = M.answer_probability(s.avg_nll)
+    if over_options and qas and all(qa.perturbed for qa in qas):
+        k = min(len(qa.perturbed) for qa in qas)
+        wrong = np.stack([score(model, tokenizer, qas, [qa.perturbed[j] for qa in qas]).avg_nll for j in range(k)], 1)
+        prob = M.option_probability(s.avg_nll, wrong)
+    return {"prob": float(prob.mean()), "rouge": float(rouge),
             "truth_ratio": M.truth_ratio_score(ratios, on_forget_set) if len(ratios) else float("nan"),
             "_ratios": ratios, "_greedy": [g[0] for g in greedy], "_scores": s}
 
@@ -146,8 +154,10 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
     """TOFU / MUSE metrics of ``model`` on ``split``.
 
     Keys: ``forget_prob``, ``forget_rouge``, ``forget_truth_ratio`` (min(R, 1/R)),
-    ``retain_*`` and ``general_*`` (TOFU's utility sets), ``model_utility`` (harmonic
-    mean of the six retain/general values), ``mia_{loss,zlib,mink,minkpp}_auc``
+    ``retain_*`` and ``general_*`` (TOFU's utility sets; ``general_prob`` normalised over
+    the answer options, as TOFU scores world facts), ``model_utility`` (harmonic mean of
+    the six retain/general values: TOFU's 9 less the real-authors set, which tofu-mini
+    has not), ``mia_{loss,zlib,mink,minkpp}_auc``
     (forget = member vs holdout = non-member; 0.5 ideal), ``exact_memorization`` and
     ``extraction_strength`` (forget set), ``leak_at_1`` and ``leak_at_{k}`` (sampled at
     temperature 1; judge: the answer's key fact appears in the sample).
@@ -161,7 +171,7 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
     against = truth_ratio_against
     forget = quality_block(model, tokenizer, split.forget, on_forget_set=True, against=against)
     retain = quality_block(model, tokenizer, split.retain_eval, on_forget_set=False, against=against)
-    general = quality_block(model, tokenizer, split.general, on_forget_set=False, against=against)
+    general = quality_block(model, tokenizer, split.general, on_forget_set=False, against=against, over_options=True)
     out: dict = {}
     for name, block in (("forget", forget), ("retain", retain), ("general", general)):
         for key in ("prob", "rouge", "truth_ratio"):

@@ -24,6 +24,16 @@ def answer_probability(avg_nll: Sequence[float]) -> np.ndarray:
     return np.exp(-np.asarray(avg_nll, dtype=float))
 
 
+def option_probability(correct_avg_nll: Sequence[float], wrong_avg_nll: Sequence[Sequence[float]]) -> np.ndarray:
+    """Answer probability normalised over the answer options, as TOFU / OpenUnlearning
+    score the real-authors and world-facts sets: p_correct / (p_correct + Σ p_wrong),
+    each p = exp(−ℓ̄) (per-token); higher is better. ``wrong_avg_nll``: one row of the
+    wrong options' ℓ̄ per question."""
+    correct = np.exp(-np.asarray(correct_avg_nll, dtype=float))
+    wrong = np.exp(-np.asarray(wrong_avg_nll, dtype=float)).sum(axis=1)
+    return correct / (correct + wrong)
+
+
 def rouge_l_recall(prediction: str, reference: str) -> float:
     """ROUGE-L recall of a generated answer against the true one (Lin 2004; TOFU uses
     the recall of greedy generations). In [0, 1]; higher = more of the answer reproduced."""
