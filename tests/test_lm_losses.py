@@ -89,3 +89,23 @@ def test_wga_loss_weights_tokens_by_their_probability():
     assert value.item() == pytest.approx(expected, rel=1e-6)
     flat = losses.wga_loss(logits_for(probs), labels, beta=0.0)  # no weights: token-level GA
     assert flat.item() == pytest.approx((math.log(0.8) + math.log(0.6)) / 2, rel=1e-6)
+
+
+def test_batch_nll_is_the_token_mean_over_the_batch_by_default():
+    # ℓ = 2 over 1 token and ℓ = 30 over 10 tokens: token mean 32/11 (Hugging Face's,
+    # OpenUnlearning's GA and retain NLL), sequence mean (2 + 3)/2 = 2.5
+    total, count = torch.tensor([2.0, 30.0]), torch.tensor([1, 10])
+    assert losses.batch_nll(total, count).item() == pytest.approx(32 / 11)
+    assert losses.batch_nll(total, count, "sequence").item() == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="unknown NLL average"):
+        losses.batch_nll(total, count, "answer")
+
+
+def test_simnpo_margin_inside_the_sigmoid_as_the_reference_code():
+    # β = 2, ℓ̄ = 1, δ = 0.5: −(2/β)·log σ(2·(1 − 0.5)) = −log σ(1); the paper's γ = 0.5
+    # gives −log σ(1.5); γ = βδ = 1 matches δ
+    avg = torch.tensor([1.0])
+    inside = losses.simnpo_loss(avg, beta=2.0, delta=0.5).item()
+    assert inside == pytest.approx(-math.log(1 / (1 + math.exp(-1.0))))
+    assert losses.simnpo_loss(avg, beta=2.0, gamma=0.5).item() == pytest.approx(-math.log(1 / (1 + math.exp(-1.5))))
+    assert losses.simnpo_loss(avg, beta=2.0, gamma=1.0).item() == pytest.approx(inside)

@@ -82,10 +82,10 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-@torch.no_grad()
 ROUGE_MAX_NEW_TOKENS = 200  # greedy answers for ROUGE: OpenUnlearning's generation budget
 
 
+@torch.no_grad()
 def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 32, samples: int = 0,
              temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> list[list[str]]:
     """Greedy answers (``samples`` = 0, one per question) or ``samples`` answers per

@@ -33,6 +33,18 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
     return nll.sum(1), mask.sum(1)
 
 
+def batch_nll(total: torch.Tensor, count: torch.Tensor, average: str = "token") -> torch.Tensor:
+    """A batch's answer NLL from ℓ and |y| per sequence. ``"token"``: Σℓ / Σ|y|, the token
+    mean over the batch that Hugging Face's causal-LM loss computes and OpenUnlearning's
+    GA and retain NLL use (long answers weigh more); ``"sequence"``: the mean of ℓ̄ (every
+    answer weighs the same)."""
+    if average == "token":
+        return total.sum() / count.sum().clamp_min(1)
+    if average == "sequence":
+        return (total / count.clamp_min(1)).mean()
+    raise ValueError(f"unknown NLL average {average!r}: use 'token' or 'sequence'")
+
+
 def nll_loss(avg_nll: torch.Tensor) -> torch.Tensor:
     """Plain fine-tuning loss on the retain set: mean ℓ̄."""
     return avg_nll.mean()
@@ -50,10 +62,12 @@ def npo_loss(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float = 
     return (-(2.0 / beta) * F.logsigmoid(-beta * (policy_logps - ref_logps))).mean()
 
 
-def simnpo_loss(avg_nll: torch.Tensor, beta: float = 4.5, gamma: float = 0.0) -> torch.Tensor:
-    """SimNPO: mean of −(2/β)·log σ(β·ℓ̄ − γ), length-normalised and reference-free.
-    Fan et al., "Simplicity Prevails: Rethinking Negative Preference Optimization", 2024."""
-    return (-(2.0 / beta) * F.logsigmoid(beta * avg_nll - gamma)).mean()
+def simnpo_loss(avg_nll: torch.Tensor, beta: float = 4.5, delta: float = 0.0, gamma: float = 0.0) -> torch.Tensor:
+    """SimNPO: mean of −(2/β)·log σ(β·(ℓ̄ − δ) − γ), length-normalised and reference-free.
+    The reference code (and OpenUnlearning) puts the margin inside, σ(β(ℓ̄ − δ)); the
+    paper's formula outside, σ(βℓ̄ − γ): γ = β·δ. Both default to 0. Fan et al.,
+    "Simplicity Prevails: Rethinking Negative Preference Optimization", 2024."""
+    return (-(2.0 / beta) * F.logsigmoid(beta * (avg_nll - delta) - gamma)).mean()
 
 
 def dpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor,

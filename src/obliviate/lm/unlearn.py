@@ -16,7 +16,7 @@ import copy
 import tempfile
 import time
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -25,7 +25,7 @@ from obliviate.core.registry import build, get_method
 from obliviate.core.results import UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 from obliviate.lm.corpus import QA
-from obliviate.lm.losses import sequence_nll, shifted
+from obliviate.lm.losses import batch_nll, sequence_nll, shifted
 from obliviate.lm.text import Example, encode, encode_qa, on_device, pad, prompt_of
 
 IDK_ANSWERS = ("I don't know.", "I have no idea.", "I'm not sure about that.", "That is something I don't know.",
@@ -46,6 +46,7 @@ class LMMethod:
     retain_weight: float = 1.0
     lora: bool = False
     lora_rank: int = 8
+    nll_average: Literal["token", "sequence"] = "token"  # GA and retain NLL: OpenUnlearning's token mean
 
     method_name: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()
@@ -86,8 +87,14 @@ def sequence_logp(model, batch: dict) -> torch.Tensor:
     return -total
 
 
-def retain_nll(model, inputs: dict) -> torch.Tensor:
-    return avg_nll(model, inputs["retain"]).mean()
+def mean_nll(model, batch: dict, average: str = "token") -> torch.Tensor:
+    """The batch's answer NLL (:func:`obliviate.lm.losses.batch_nll`)."""
+    total, count = sequence_nll(logits_of(model, batch), batch["labels"])
+    return batch_nll(total, count, average)
+
+
+def retain_nll(model, inputs: dict, average: str = "token") -> torch.Tensor:
+    return mean_nll(model, inputs["retain"], average)
 
 
 # -- data ------------------------------------------------------------------------------

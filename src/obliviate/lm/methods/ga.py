@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import ga_loss
-from obliviate.lm.unlearn import LMMethod, avg_nll
+from obliviate.lm.unlearn import LMMethod, mean_nll
 
 
 @register("ga", track="lm", needs=("forget",), paper="Maini et al. (TOFU), 2024",
@@ -18,4 +18,4 @@ class GradientAscent(LMMethod):
     lr: float = 5e-4
 
     def loss(self, model, inputs):
-        return self.forget_weight * ga_loss(avg_nll(model, inputs["forget"]))
+        return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average))

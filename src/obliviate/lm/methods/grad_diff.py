@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import ga_loss
-from obliviate.lm.unlearn import LMMethod, avg_nll, retain_nll
+from obliviate.lm.unlearn import LMMethod, mean_nll, retain_nll
 
 
 @register("grad_diff", track="lm", needs=("forget", "retain"), paper="Maini et al. (TOFU), 2024",
@@ -17,4 +17,4 @@ class GradDiff(LMMethod):
     lr: float = 5e-4
 
     def loss(self, model, inputs):
-        return self.forget_weight * ga_loss(avg_nll(model, inputs["forget"])) + self.retain_weight * retain_nll(model, inputs)
+        return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average)) + self.retain_weight * retain_nll(model, inputs, self.nll_average)

@@ -25,4 +25,4 @@ class IdkDPO(LMMethod):
         f = inputs["forget"]
         preference = dpo_loss(sequence_logp(model, f["idk"]), sequence_logp(model, f), f["idk_logp"],
                               f["forget_logp"], self.beta)
-        return self.forget_weight * preference + self.retain_weight * retain_nll(model, inputs)
+        return self.forget_weight * preference + self.retain_weight * retain_nll(model, inputs, self.nll_average)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import ga_loss, kl_to_reference
-from obliviate.lm.unlearn import LMMethod, avg_nll, logits_of
+from obliviate.lm.unlearn import LMMethod, mean_nll, logits_of
 
 
 @register("kl", track="lm", needs=("forget", "retain"), paper="Maini et al. (TOFU), 2024",
@@ -22,4 +22,4 @@ class KLMinimisation(LMMethod):
     def loss(self, model, inputs):
         r = inputs["retain"]
         kl = kl_to_reference(logits_of(model, r), r["labels"], r["retain_logprobs"])
-        return self.forget_weight * ga_loss(avg_nll(model, inputs["forget"])) + self.retain_weight * kl
+        return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average)) + self.retain_weight * kl

@@ -28,4 +28,4 @@ class NPO(LMMethod):
     def loss(self, model, inputs):
         f = inputs["forget"]
         return (self.forget_weight * npo_loss(sequence_logp(model, f), f["forget_logp"], self.beta)
-                + self.retain_weight * retain_nll(model, inputs))
+                + self.retain_weight * retain_nll(model, inputs, self.nll_average))

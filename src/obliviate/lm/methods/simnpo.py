@@ -20,8 +20,9 @@ class SimNPO(LMMethod):
     lr: float = 1e-3
     forget_weight: float = 1.0
     beta: float = 4.5
-    gamma: float = 0.0
+    delta: float = 0.0  # margin inside the sigmoid, σ(β(ℓ̄ − δ)): the reference code's
+    gamma: float = 0.0  # margin outside, σ(βℓ̄ − γ): the paper's formula (γ = βδ)
 
     def loss(self, model, inputs):
-        forget = simnpo_loss(avg_nll(model, inputs["forget"]), self.beta, self.gamma)
-        return self.forget_weight * forget + self.retain_weight * retain_nll(model, inputs)
+        forget = simnpo_loss(avg_nll(model, inputs["forget"]), self.beta, self.delta, self.gamma)
+        return self.forget_weight * forget + self.retain_weight * retain_nll(model, inputs, self.nll_average)

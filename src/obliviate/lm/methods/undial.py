@@ -24,4 +24,4 @@ class UNDIAL(LMMethod):
     def loss(self, model, inputs):
         f = inputs["forget"]
         return (self.forget_weight * undial_loss(logits_of(model, f), f["labels"], f["forget_logits"], self.beta)
-                + self.retain_weight * retain_nll(model, inputs))
+                + self.retain_weight * retain_nll(model, inputs, self.nll_average))

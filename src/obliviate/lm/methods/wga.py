@@ -22,4 +22,4 @@ class WGA(LMMethod):
     def loss(self, model, inputs):
         f = inputs["forget"]
         forget = wga_loss(logits_of(model, f), f["labels"], self.beta)
-        return self.forget_weight * forget + self.retain_weight * retain_nll(model, inputs)
+        return self.forget_weight * forget + self.retain_weight * retain_nll(model, inputs, self.nll_average)
