@@ -102,3 +102,16 @@ def test_probability_over_options_as_tofu_scores_world_facts():
     out = M.option_probability([-np.log(0.2)], [[-np.log(0.1), -np.log(0.1)]])
     assert out[0] == pytest.approx(0.5)
     assert M.answer_probability([-np.log(0.2)])[0] == pytest.approx(0.2)
+
+
+def test_generation_fits_the_models_context():
+    from types import SimpleNamespace
+
+    from obliviate.lm.evaluate import ROUGE_MAX_NEW_TOKENS, _generation_budget
+
+    small = SimpleNamespace(config=SimpleNamespace(n_positions=96))  # GPT-2 style
+    assert _generation_budget(small, 20, ROUGE_MAX_NEW_TOKENS) == 76
+    large = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=4096))  # Llama style
+    assert _generation_budget(large, 20, ROUGE_MAX_NEW_TOKENS) == 200
+    with pytest.raises(ValueError, match="leaves no room to generate"):
+        _generation_budget(small, 96, 200)

@@ -99,7 +99,8 @@ def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 3
         for start in range(0, len(questions), batch_size):
             prompts = [prompt_of(q) for q in questions[start:start + batch_size]]
             enc = on_device(dict(tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)), model)
-            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+            budget = _generation_budget(model, enc["input_ids"].shape[1], max_new_tokens)
+            kwargs = dict(max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id,
                           eos_token_id=tokenizer.eos_token_id)
             if samples:
                 kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
@@ -113,6 +114,19 @@ def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 3
     finally:
         tokenizer.padding_side = side
     return answers
+
+
+def _generation_budget(model, prompt_tokens: int, max_new_tokens: int) -> int:
+    """``max_new_tokens``, cut so that prompt and answer fit the model's context (a
+    position past it has no embedding)."""
+    config = getattr(model, "config", None)
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if context is None:
+        return max_new_tokens
+    if prompt_tokens >= context:
+        raise ValueError(f"a prompt of {prompt_tokens} tokens leaves no room to generate in the model's "
+                         f"context of {context} tokens")
+    return min(max_new_tokens, context - prompt_tokens)
 
 
 def truth_ratios(model, tokenizer, qas: Sequence[QA], against: str = "paraphrase") -> np.ndarray:
