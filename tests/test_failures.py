@@ -125,6 +125,11 @@ def test_did_not_forget_is_judged_against_the_retrained_target():
     assert health_flags(before, {"forget_acc": 80.3, "retain_acc": 99.0}, False, target=60.0) == ["did_not_forget"]
     # unknown target: the old rule (moved less than a point)
     assert health_flags(before, {"forget_acc": 80.3, "retain_acc": 99.0}, False) == ["did_not_forget"]
+    # scores that turn NaN are divergence; a score never defined (no retain set given) is not
+    nan = float("nan")
+    assert health_flags(before, {"forget_acc": nan, "retain_acc": nan}, False) == ["diverged"]
+    no_retain = {"forget_acc": 80.0, "retain_acc": nan}
+    assert health_flags(no_retain, {"forget_acc": 40.0, "retain_acc": nan}, False) == []
     # far below the retrained model's forget accuracy: over-forgetting, itself a membership signal
     assert health_flags(before, {"forget_acc": 57.0, "retain_acc": 99.0}, False, target=80.0) == ["over_forgot"]
 
@@ -157,3 +162,10 @@ def test_a_seed_that_is_not_an_integer_is_refused(digits_class3):
         obliviate.unlearn(original, split.forget, split.retain, method="ga", seed="abc")
     with pytest.raises(ValueError, match="--retain on the command line"):
         obliviate.unlearn(original, split.forget, None, method="ft")
+
+
+def test_a_language_model_run_without_retain_set_is_not_called_diverged(tiny):
+    # GA needs no retain set: its retain score is undefined before and after, not NaN by divergence
+    _, _, original, _, tokenizer, split = tiny
+    result = obliviate.unlearn(original, split.forget, None, method="ga", tokenizer=tokenizer, epochs=1.0)
+    assert "diverged" not in result.flags and result.after["forget_acc"] < result.before["forget_acc"]

@@ -86,7 +86,8 @@ def health_flags(before: dict[str, float], after: dict[str, float], diverged: bo
     change: e.g. a random forget set the model generalises to), and a run that ends
     more than ``OVER_FORGET_POINTS`` below it "over_forgot"."""
     flags = []
-    if diverged or not all(math.isfinite(v) for v in after.values()):  # e.g. finite but huge weights: NaN scores
+    # finite but huge weights show as NaN scores; a score that was never defined (no retain set) is not divergence
+    if diverged or any(not math.isfinite(after[k]) and math.isfinite(before.get(k, math.nan)) for k in after):
         flags.append("diverged")
         return flags
     stayed = abs(after["forget_acc"] - before["forget_acc"]) < NO_FORGET_POINTS
