@@ -116,6 +116,14 @@ def _window_intervals(peaky: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
+def _interval_epsilon(peaky: np.ndarray, other: np.ndarray, left: np.ndarray, right: np.ndarray,
+                      delta: float) -> float:
+    """The best interval rule "l ≤ c ≤ r ⇒ the peakier side" (both sides sorted). ε is
+    symmetric in (FPR, FNR), so the peakier side can always play the positive class."""
+    table = _epsilon_table(len(peaky), len(other), delta)
+    return _best_epsilon(table, _counts_within(peaky, left, right), _counts_within(other, left, right))
+
+
 def _best_epsilon(table: np.ndarray, pos_hits: np.ndarray, neg_hits: np.ndarray) -> float:
     eps = table[pos_hits, neg_hits]
     return float(np.nanmax(eps)) if not np.all(np.isnan(eps)) else 0.0
@@ -149,40 +157,32 @@ def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, delta: float =
     largest, smallest = max(spread_pos, spread_neg), min(spread_pos, spread_neg)
     if largest > 0 and smallest / largest < 0.01:
         return cap
-    if rules == "all":
-        return min(_all_intervals_epsilon(pos, neg, delta), cap)
     pos_sorted, neg_sorted = np.sort(pos), np.sort(neg)
-    lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
-    thresholds = np.linspace(lo, hi, int(np.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
+    peaky, other = (pos_sorted, neg_sorted) if spread_pos < spread_neg else (neg_sorted, pos_sorted)
+    if rules == "all":
+        thresholds, left, right = _every_grid_rule(pos, neg)
+    else:
+        lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
+        thresholds = np.linspace(lo, hi, int(np.ceil((hi - lo) * THRESHOLDS_PER_UNIT)))
+        left, right = _window_intervals(peaky)
     table = _epsilon_table(len(pos), len(neg), delta)
     eps = _best_epsilon(table, _counts_at_least(pos_sorted, thresholds), _counts_at_least(neg_sorted, thresholds))
-    if spread_pos < spread_neg:  # P = the positive side: inside ⇒ positive
-        left, right = _window_intervals(pos)
-        eps = max(eps, _best_epsilon(table, _counts_within(pos_sorted, left, right),
-                                     _counts_within(neg_sorted, left, right)))
-    else:  # P = the negative side, which becomes the class the rule predicts
-        left, right = _window_intervals(neg)
-        eps = max(eps, _best_epsilon(_epsilon_table(len(neg), len(pos), delta), _counts_within(neg_sorted, left, right),
-                                     _counts_within(pos_sorted, left, right)))
+    eps = max(eps, _interval_epsilon(peaky, other, left, right, delta))
     return float(min(eps, cap))
 
 
-def _all_intervals_epsilon(pos: np.ndarray, neg: np.ndarray, delta: float, grid: int = THRESHOLDS_PER_UNIT) -> float:
-    """``rules="all"``: every single threshold and every interval with ends on the grid
-    lo + k/grid (the distinct splits that grid realises, found exactly)."""
+def _every_grid_rule(pos: np.ndarray, neg: np.ndarray,
+                     grid: int = THRESHOLDS_PER_UNIT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rules="all"``: thresholds, and left / right ends of every interval, on the grid
+    lo + k/grid, reduced to the distinct splits that grid realises (found exactly)."""
     values = np.concatenate([pos, neg])
     lo, hi = values.min(), values.max()
     last = int(np.floor((hi - lo) * grid + 1e-9))
     lower = np.unique(np.clip(np.concatenate([[0], np.floor((values - lo) * grid + 1e-9) + 1]), 0, last + 1))
     upper = np.unique(np.clip(np.ceil((values - lo) * grid - 1e-9), 0, last))
     t_lo, t_hi = lo + lower / grid, lo + upper / grid
-    table = _epsilon_table(len(pos), len(neg), delta)
-    eps = _best_epsilon(table, _counts_at_least(np.sort(pos), t_lo), _counts_at_least(np.sort(neg), t_lo))
     left = np.broadcast_to(t_lo[None, :], (len(t_hi), len(t_lo)))  # empty intervals count 0 inside: discarded
-    pos_in, neg_in = _counts_within(np.sort(pos), left, t_hi), _counts_within(np.sort(neg), left, t_hi)
-    if np.ptp(pos) < np.ptp(neg):
-        return max(eps, _best_epsilon(table, pos_in, neg_in))
-    return max(eps, _best_epsilon(_epsilon_table(len(neg), len(pos), delta), neg_in, pos_in))
+    return t_lo, left, t_hi
 
 
 def challenge_score(unlearned_logits: np.ndarray, retrained_logits: np.ndarray, labels: np.ndarray, *,
