@@ -232,10 +232,9 @@ def train_loop(
         return True
 
     for epoch, phases in enumerate(_epochs(plan, lambda: method.extension_phases(data), go_on)):
-        if epoch >= len(plan):  # the small-data extension: guarded, at the method's own learning rate
-            if monitor is None or epoch == len(plan):
-                guard.mark_good(model, step)  # roll back to here at worst, not to the start
-                guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
+        if epoch == len(plan):  # the small-data extension: guarded, at the method's own learning rate
+            guard.mark_good(model, step)  # roll back to here at worst, not to the start
+            guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
             monitor, schedule = guard, (lambda step: 1.0)  # noqa: E731
             model.train()
         total, count = 0.0, 0
@@ -380,10 +379,14 @@ class Monitor:
         return self._accuracy(model, self.retain) if self.retain is not None else 0.0
 
     def _accuracy(self, model: nn.Module, data) -> float:
-        # Only the task's classes count: a method may add outputs while it trains
-        # (Boundary Expanding's shadow class) that are gone from the final model.
-        logits, y = predict(model, data)
-        return (logits[:, :self.data.num_classes].argmax(1) == y).float().mean().item()
+        return task_accuracy(model, data, self.data.num_classes)
+
+
+def task_accuracy(model: nn.Module, data, num_classes: int) -> float:
+    # Only the task's classes count: a method may add outputs while it trains
+    # (Boundary Expanding's shadow class) that are gone from the final model.
+    logits, y = predict(model, data)
+    return (logits[:, :num_classes].argmax(1) == y).float().mean().item()
 
 
 def search_strength(model: nn.Module, data: UnlearnData, set_strength: Callable[[float], None], start: float,
@@ -401,10 +404,7 @@ def search_strength(model: nn.Module, data: UnlearnData, set_strength: Callable[
     retain = sample(data.retain, Monitor.SAMPLE) if data.retain is not None else None
     forget = sample(data.forget, Monitor.SAMPLE)
 
-    def accuracy(part) -> float:
-        logits, y = predict(model, part)
-        return (logits[:, :data.num_classes].argmax(1) == y).float().mean().item()
-
+    accuracy = lambda part: task_accuracy(model, part, data.num_classes)  # noqa: E731
     before = accuracy(retain) if retain is not None else 0.0
     retain_holds = lambda: retain is None or before - accuracy(retain) <= max_retain_drop / 100 + 1e-9  # noqa: E731
     target = data.target_forget_acc
@@ -432,6 +432,21 @@ def search_strength(model: nn.Module, data: UnlearnData, set_strength: Callable[
         if reached():
             return strength, f"strength {strength:.3g}: raised until forget accuracy reached its target"
     return strength, f"strength {strength:.3g}: the largest tried, forget accuracy still above its target"
+
+
+def along(model: nn.Module, direction: dict[str, torch.Tensor],
+          factor: Callable[[float], float] = lambda s: s) -> Callable[[float], None]:
+    """A ``set_strength`` for :func:`search_strength`: the model's current parameters
+    plus ``factor(s)`` times ``direction`` (a tensor per parameter name)."""
+    start = {n: p.detach().clone() for n, p in model.named_parameters() if n in direction}
+
+    @torch.no_grad()
+    def set_strength(s: float) -> None:
+        for name, p in model.named_parameters():
+            if name in direction:
+                p.copy_(start[name] + factor(s) * direction[name])
+
+    return set_strength
 
 
 def _refine(set_strength, held: float, broke: float, retain_holds, reached, steps: int = 4) -> tuple[float, str]:

@@ -35,7 +35,7 @@ import torch
 from obliviate.classify.data import labels, predict, sample
 from obliviate.classify.grads import empirical_fisher
 from obliviate.classify.models import find_head
-from obliviate.classify.loop import History, Method, search_strength
+from obliviate.classify.loop import History, Method, along, search_strength
 from obliviate.core.registry import register
 
 
@@ -68,7 +68,6 @@ class FisherForgetting(Method):
         _, _, head = find_head(model, data.num_classes)
         if len(gone):
             silence_classes(model, head, gone, data)
-        start = {n: p.detach().clone() for n, p in model.named_parameters()}
         unit_std = {}  # the noise at α = 1, one draw (on the CPU: the same on every device)
         for name, p in model.named_parameters():
             if name in fisher:
@@ -78,13 +77,8 @@ class FisherForgetting(Method):
                 if p.shape[0] == data.num_classes:
                     unit_std[name][gone] = 0.0  # the forgotten classes' rows stay at zero
 
-        def set_strength(alpha: float) -> None:
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in unit_std:
-                        p.copy_(start[name] + alpha ** 0.5 * unit_std[name])
-
-        self.strength, note = search_strength(model, data, set_strength, self.alpha, self.max_retain_drop, growth=4.0)
+        noise = along(model, unit_std, factor=lambda alpha: alpha ** 0.5)
+        self.strength, note = search_strength(model, data, noise, self.alpha, self.max_retain_drop, growth=4.0)
         return History(stop_reason=note)
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from obliviate.classify.data import batches, sample, size
 from obliviate.classify.grads import flat, per_sample_grads, summed_batch_grads, unflat
-from obliviate.classify.loop import History, Method, search_strength
+from obliviate.classify.loop import History, Method, along, search_strength
 from obliviate.core.devices import to_model
 from obliviate.core.registry import register
 
@@ -79,14 +79,6 @@ class InfluenceUnlearning(Method):
         return unflat(woodbury_inverse_hvp(torch.cat(rows), v, self.damping), forget)
 
     def apply(self, model, data, generator, progress=None) -> History:
-        step = self.newton_step(model, data, generator)
-        start = {n: p.detach().clone() for n, p in model.named_parameters() if n in step}
-
-        def set_strength(s: float) -> None:
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in step:
-                        p.copy_(start[name] + s * step[name])
-
-        self.strength, note = search_strength(model, data, set_strength, self.scale, self.max_retain_drop)
+        step = along(model, self.newton_step(model, data, generator))
+        self.strength, note = search_strength(model, data, step, self.scale, self.max_retain_drop)
         return History(stop_reason=note)
