@@ -6,8 +6,10 @@
    reference and the judges are trained in this run):
    original,retrain,esd,uce,ca,salun × seeds 0,1,2.
 2. The ablations behind UnlearnCanvas' and SalUn's qualitative findings, on the same
-   cached models: ESD on everything but cross-attention (esd-u), SalUn's loss without
-   its mask (salun-nomask), and gradient ascent with a retain loss (ga_retain).
+   cached models: ESD on the layers outside cross-attention (esd-u), SalUn's loss
+   without its mask (salun-nomask) and with the mask from the unguided denoising loss
+   (salun-plainmask), CA without its prior-preservation term (ca-noprior), and gradient
+   ascent with a retain loss (ga_retain).
 JSON rows go to bench/results/; the section between the markers is rewritten.
 """
 
@@ -25,6 +27,7 @@ from obliviate.core.store import Store
 
 METHODS = "original,retrain,esd,uce,ca,salun"
 VARIANTS = {"esd-u": ("esd", {"parameter_set": "u"}), "salun-nomask": ("salun", {"keep": 1.0}),
+            "salun-plainmask": ("salun", {"mask_guidance": 0.0}), "ca-noprior": ("ca", {"prior_weight": 0.0}),
             "ga_retain": ("ga_retain", {})}
 
 
@@ -48,7 +51,8 @@ def main() -> None:
         ablation.hparams[label] = hp
     variant_rows = [r for r in bench.run(ablation, store, show_progress=False) if r["method"] in VARIANTS]
     ablation_wall = time.perf_counter() - start
-    compared = ("original", "retrain", "esd", "esd-u", "salun", "salun-nomask", "ga_retain")
+    compared = ("original", "retrain", "esd", "esd-u", "ca", "ca-noprior", "salun", "salun-nomask",
+                "salun-plainmask", "ga_retain")
     ablation_rows = sorted([r for r in rows if r["method"] in compared] + variant_rows,
                            key=lambda r: (compared.index(r["method"]), r["seed"]))
     name = args.forget.replace(":", "_")
@@ -65,7 +69,8 @@ def main() -> None:
             f"Wall time of the whole command from an empty store: {wall:.0f} s (training the judges, the original "
             f"and the retrained denoiser included).\n\n"
             f"Ablations on the same cached models (`bench/diffusion_benchmarks.py`; esd-u = `esd` with "
-            f"`parameter_set=u`, salun-nomask = `salun` with `keep=1`; the other rows repeat the table above), "
+            f"`parameter_set=u`, ca-noprior = `ca` with `prior_weight=0`, salun-nomask = `salun` with `keep=1`, "
+            f"salun-plainmask = `salun` with `mask_guidance=0`; the other rows repeat the table above), "
             f"{ablation_wall:.0f} s:\n\n"
             f"{bench.markdown_table(ablation_rows)}")
     rewrite_section("diffusion-tables", text)

@@ -182,6 +182,22 @@ def test_esd_trains_only_its_parameter_set(data, parameter_set):
     assert set(trainable(model, parameter_set)) >= moved
 
 
+def test_esd_u_is_what_both_reference_versions_train():
+    model = TASK.new_model()
+    chosen = set(trainable(model, "u"))
+    names = {n for n, _ in model.unet.named_parameters()}
+    # trained by the original (noxattn) and the diffusers rewrite (esd-u) alike
+    for name in ("conv_in.weight", "down_blocks.0.resnets.0.conv1.weight", "down_blocks.0.resnets.0.time_emb_proj.weight",
+                 "mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight",
+                 "mid_block.attentions.0.transformer_blocks.0.ff.net.2.bias", "mid_block.attentions.0.proj_in.weight"):
+        assert name in chosen, name
+    # left out by one version or the other: cross-attention, time embedding, output block, norms
+    left_out = {n for n in names if is_cross_attention(n) or n.startswith(("time_embedding.", "conv_out.", "conv_norm_out."))
+                or ".norm" in n}
+    assert left_out and not chosen & left_out
+    assert chosen | left_out == names
+
+
 def test_salun_keeps_masked_out_weights_bit_identical(data):
     small = _small(data)
     model = TASK.new_model()

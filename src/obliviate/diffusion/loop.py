@@ -18,8 +18,13 @@ from obliviate.core.devices import Precision, autocast, check_precision, grad_sc
 from obliviate.diffusion.models import Diffusion, is_cross_attention
 
 PARAMETER_SETS = ("x", "u", "all", "kv")
-PARAMETER_SET_TEXT = {"x": "cross-attention only", "u": "everything except cross-attention", "all": "every weight",
-                      "kv": "cross-attention keys and values"}
+PARAMETER_SET_TEXT = {"x": "cross-attention only",
+                      "u": "linear and convolution layers outside cross-attention, time embedding and output",
+                      "all": "every weight", "kv": "cross-attention keys and values"}
+# The prefixes ESD-u leaves out besides cross-attention: the original code skipped the
+# time embedding and the output block ("time_embed", "out."), the diffusers rewrite
+# every normalisation layer; `u` trains what both versions train.
+NOT_IN_U = ("time_embedding.", "add_embedding.", "class_embedding.", "conv_out.", "conv_norm_out.")
 
 
 @dataclass
@@ -85,16 +90,23 @@ def check_parameter_set(parameter_set: str, where: str = "") -> None:
 
 
 def trainable(model: Diffusion, parameter_set: str) -> dict[str, nn.Parameter]:
-    """The parameters a parameter set trains: ``x`` cross-attention (ESD-x), ``u``
-    everything else (ESD-u), ``all``, ``kv`` cross-attention keys/values (CA, UCE).
-    Unknown sets raise, and a set that selects nothing raises too, so an optimiser
-    can never silently train nothing (the ESD reference README names a set its
-    code does not accept)."""
+    """The parameters a parameter set trains: ``x`` cross-attention (ESD-x), ``u`` the
+    linear and convolution layers outside cross-attention, the time embedding and the
+    output block (ESD-u: the weights both reference versions train, ``noxattn`` of
+    the original code and ``esd-u`` of its diffusers rewrite), ``all``, ``kv``
+    cross-attention keys/values (CA, UCE). Unknown sets raise, and a set that selects
+    nothing raises too, so an optimiser can never silently train nothing (the ESD
+    reference README names a set its code does not accept)."""
     check_parameter_set(parameter_set)
+    layer_of = {f"{module_name}.{n}" if module_name else n: module
+                for module_name, module in model.unet.named_modules()
+                for n, _ in module.named_parameters(recurse=False)}
     chosen = {}
     for name, p in model.unet.named_parameters():
         cross = is_cross_attention(name)
-        keep = {"x": cross, "u": not cross, "all": True,
+        in_u = (not cross and isinstance(layer_of[name], (nn.Linear, nn.Conv2d))
+                and not name.startswith(NOT_IN_U))
+        keep = {"x": cross, "u": in_u, "all": True,
                 "kv": cross and (".to_k." in name or ".to_v." in name)}[parameter_set]
         if keep:
             chosen[name] = p

@@ -87,6 +87,16 @@ class Diffusion:
     def eps(self, x_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         return self.unet(x_t, t, encoder_hidden_states=emb).sample
 
+    def guided_eps(self, x_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor, guidance: float) -> torch.Tensor:
+        """Classifier-free guidance from the empty prompt: ε(∅) + g·(ε(c) − ε(∅)), both
+        predictions in one batched call (g = 1 is the plain conditional prediction)."""
+        if guidance == 1.0:
+            return self.eps(x_t, t, emb)
+        empty = self.encode([""]).expand(len(emb), -1, -1)
+        both_t = torch.cat([t, t]) if t.dim() else t  # a 0-d timestep is broadcast by the UNet
+        cond, uncond = self.eps(torch.cat([x_t, x_t]), both_t, torch.cat([emb, empty])).chunk(2)
+        return uncond + guidance * (cond - uncond)
+
     def noisy(self, x0: torch.Tensor, generator: torch.Generator, t: torch.Tensor | None = None):
         """(x_t, t, ε) for clean latents ``x0`` at random (or given) timesteps."""
         # drawn on the CPU from the caller's generator: the same numbers on every device
@@ -127,19 +137,11 @@ class Diffusion:
 
         sampler = DDIMScheduler.from_config(self.scheduler.config)
         sampler.set_timesteps(steps)
-        empty = self.encode([""])
         x = self.put(torch.randn((len(emb), *self.latent_shape), generator=generator))  # CPU draw, then moved
         timesteps = sampler.timesteps[: stop_after if stop_after is not None else steps]
         for t in timesteps:
-            parts = []
-            for start in range(0, len(x), batch_size):
-                xb, cb = x[start:start + batch_size], emb[start:start + batch_size]
-                if guidance == 1.0:
-                    parts.append(self.eps(xb, t, cb))
-                    continue
-                both = self.eps(torch.cat([xb, xb]), t, torch.cat([cb, empty.expand(len(cb), -1, -1)]))
-                cond, uncond = both.chunk(2)
-                parts.append(uncond + guidance * (cond - uncond))
+            parts = [self.guided_eps(x[start:start + batch_size], t, emb[start:start + batch_size], guidance)
+                     for start in range(0, len(x), batch_size)]
             x = sampler.step(torch.cat(parts), t, x).prev_sample
         if stop_after is not None and stop_after < steps:
             return x, sampler.timesteps[stop_after].expand(len(x)).to(x.device)

@@ -5,7 +5,14 @@ Fine-tune ε_θ so that, for the concept c, it predicts the negatively guided no
 the frozen original ε*:  ε_θ(x_t, c) → ε*(x_t, ∅) − η·(ε*(x_t, c) − ε*(x_t, ∅)),
 on x_t from the model's own partial DDIM denoising of c (no data needed).
 ``parameter_set`` x trains cross-attention only (erases the word, keeps the rest),
-u everything but cross-attention (erases the concept more globally, at a cost).
+u the linear and convolution layers outside cross-attention, the time embedding and
+the output block (erases the concept more globally, at a cost; see
+:func:`obliviate.diffusion.loop.trainable`).
+
+Reference (rohitgandikota/erasing): the ICCV code trains Stable Diffusion v1.4 for
+1000 iterations at lr 1e-5 with η = 1, one image per step; its diffusers rewrite
+(``esd_sd.py``) 200 iterations at lr 5e-5 with η = 2. The defaults here are for the
+200k-parameter canvas UNet (lr 1e-3, 150 iterations of 16).
 """
 
 from __future__ import annotations
