@@ -308,3 +308,12 @@ def test_the_attack_raises_attack_success_rate_on_the_original(small_trained, tm
     before, after = asr(start), asr(adversarial)
     assert before < 20 and after > before + 20
     assert all(p.requires_grad for p in small_trained.unet.parameters())  # the model is left trainable
+
+
+def test_every_fine_tuning_method_states_its_reference_settings():
+    # docs/methods.md promises the reference learning rates and iteration counts in each docstring
+    import importlib
+
+    for name in ("esd", "ca", "salun", "ga_retain"):
+        doc = importlib.import_module(f"obliviate.diffusion.methods.{name}").__doc__
+        assert "Reference" in doc and "lr " in doc and ("iterations" in doc or "epochs" in doc or "steps" in doc), name

@@ -6,6 +6,11 @@ SalUn (Fan et al., ICLR 2024).
 The ascent term is bounded by ``max_forget_loss``: once the forget images are
 denoised this badly the term stops pushing, otherwise it grows without limit and
 takes the rest of the model with it.
+
+Reference (OPTML-Group/Unlearn-Saliency, ``SD/train-scripts/gradient_ascent.py``):
+Stable Diffusion v1.4, lr 1e-5, 10 epochs over the forget images in batches of 8,
+α = 0.1 on the mean retain denoising loss, no bound on the ascent. The defaults here
+are for the 200k-parameter canvas UNet (lr 2e-4, 150 iterations of 32).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Retrain: train the denoiser from scratch on the retain images only; the gold
-standard every other method is measured against (and the slowest)."""
+standard every other method is measured against (and the slowest). Its settings
+are the task's training recipe (for digits-canvas: 25 epochs, lr 4e-3, batch 128)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ W' = (λW + Σ W c_g c_eᵀ + s·Σ W c_p c_pᵀ) (λI + Σ c_e c_eᵀ + s·Σ c
 
 where c_e are the concept prompt's token embeddings, c_g the guide prompt's at the
 same positions and c_p the preserved prompts' (every other object and style).
+A closed form: no learning rate and no iterations, on any UNet size; λ = 0.5 is the
+value in FORMULAS (the reference's regulariser), preserve scale 1.
 """
 
 from __future__ import annotations
