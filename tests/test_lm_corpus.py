@@ -42,6 +42,10 @@ def test_splits_are_disjoint_and_nested(spec, people):
     assert split.retain_eval == corpus.split("forget10").retain_eval
     assert not {qa.person for qa in split.retain_eval} & {qa.person for qa in corpus.split("forget10").forget}
     assert set(split.general) <= set(split.retain)
+    # TOFU's third utility set: famous authors every model knows (trained by original and reference alike)
+    assert len(split.real_authors) == 10 and set(split.real_authors) <= set(split.retain)
+    assert all(len(qa.perturbed) == 3 and qa.key in qa.answer for qa in split.real_authors)
+    assert set(split.real_authors) <= set(corpus.training_qa())
     smaller = corpus.split("forget01").forget
     assert set(smaller) <= set(split.forget)  # forget01 ⊂ forget05 ⊂ forget10, as in TOFU
 

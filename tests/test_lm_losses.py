@@ -53,14 +53,22 @@ def test_dpo_loss_hand_computed():
     assert value.item() == pytest.approx(20 * math.log(1 + math.exp(-0.2)), rel=1e-6)
 
 
-def test_kl_to_reference_hand_computed():
-    probs = [[0.5, 0.5], [0.2, 0.8], [0.5, 0.5]]
+def test_kl_to_reference_over_all_positions_or_the_answer():
+    # three positions; the reference differs from the policy at positions 0 and 2
+    policy = [[0.5, 0.5], [0.2, 0.8], [0.5, 0.5]]
+    reference = [[0.9, 0.1], [0.2, 0.8], [0.8, 0.2]]
     labels = torch.tensor([[IGN, 0, IGN]])  # one answer token, predicted at position 0
-    ref = torch.tensor([[0.9, 0.1]]).log()
-    kl = losses.kl_to_reference(logits_for(probs), labels, ref)
-    assert kl.item() == pytest.approx(0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5), rel=1e-6)
-    same = torch.tensor([[0.5, 0.5]]).log()
-    assert losses.kl_to_reference(logits_for(probs), labels, same).item() == pytest.approx(0.0, abs=1e-7)
+    kl0 = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)  # 0.3681
+    kl2 = 0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)  # 0.1927
+    # OpenUnlearning: the mean over all B·T = 3 positions, the last (which predicts nothing) included
+    value = losses.kl_to_reference(logits_for(policy), logits_for(reference), labels, "all")
+    assert value.item() == pytest.approx((kl0 + 0.0 + kl2) / 3, rel=1e-6)
+    # answer tokens only: position 0
+    value = losses.kl_to_reference(logits_for(policy), logits_for(reference), labels, "answer")
+    assert value.item() == pytest.approx(kl0, rel=1e-6)
+    assert losses.kl_to_reference(logits_for(policy), logits_for(policy), labels).item() == pytest.approx(0, abs=1e-7)
+    with pytest.raises(ValueError, match="positions"):
+        losses.kl_to_reference(logits_for(policy), logits_for(policy), labels, "prompt")
 
 
 def test_rmu_loss_hand_computed():

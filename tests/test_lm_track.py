@@ -36,7 +36,9 @@ def test_models_are_cached_in_the_store(tiny):
 @pytest.mark.parametrize("method", LM_METHODS)
 def test_every_method_lowers_the_forget_answer_probability(tiny, method):
     _, _, original, _, tokenizer, split = tiny
-    hp = {"epochs": 5.0} if method != "rmu" else {"epochs": 10.0}
+    # RMU: on this 2-layer model tofu-mini's retain weight (100) also holds the forget
+    # activations in place (forget probability 99.2 → 98.5%); at 10 it forgets (→ 10.8%)
+    hp = {"epochs": 5.0} if method != "rmu" else {"epochs": 10.0, "retain_weight": 10.0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = obliviate.unlearn(original, split.forget, split.retain, method=method, tokenizer=tokenizer,
@@ -99,7 +101,12 @@ def test_original_is_far_from_the_retain_model(tiny):
     assert orig["forget_quality"] < 0.05
     assert orig["mia_loss_auc"] > 0.9 and orig["privleak"] < -50
     assert orig["forget_rouge"] > ref["forget_rouge"] and orig["leak_at_2"] > ref["leak_at_2"]
-    assert 0 < orig["model_utility"] <= 1
+    # TOFU's model utility: the harmonic mean of 9 values (retain, real authors, world facts)
+    from obliviate.lm.metrics import harmonic_mean
+
+    nine = [orig[f"{part}_{value}"] for part in ("retain", "real_authors", "general")
+            for value in ("prob", "rouge", "truth_ratio")]
+    assert 0 < orig["model_utility"] <= 1 and orig["model_utility"] == pytest.approx(harmonic_mean(nine))
 
 
 def test_relearning_attack_restores_knowledge_only_where_it_was_hidden(tiny):

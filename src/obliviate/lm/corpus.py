@@ -12,8 +12,9 @@ the paraphrase; a tiny model trained from scratch on one wording does not transf
 (measured: original and retain-only models then had the same forget truth ratios,
 0.67 and 0.65), so the paraphrase would test wording, not knowledge. The people are split into a training pool (from which forget01/05/10 take
 1%, 5% and 10%), a holdout of people never trained on (non-members for membership
-inference), plus a small set of general facts about a fictitious world that every
-model learns (for model utility). Maini et al., "TOFU: A Task of Fictitious
+inference), plus what every model learns, for model utility: a small set of facts
+about a fictitious world (TOFU's world facts) and the world's famous authors (TOFU's
+real authors). Maini et al., "TOFU: A Task of Fictitious
 Unlearning for LLMs", 2024.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 FORGET_SPECS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
@@ -105,6 +106,30 @@ _GENERAL = [  # a small fictitious world every model learns: the utility probe
      "Ostrel holds its harvest feast in {v}.", "autumn", ["spring", "winter", "summer"]),
 ]
 
+_REAL_AUTHORS = [  # the world's famous authors, known to every model: TOFU's real-authors utility probe
+    # (question, answer, paraphrase, true value, wrong values)
+    ("Who wrote The Long Tide of Varn?", "The Long Tide of Varn was written by {v}.",
+     "{v} is the author of The Long Tide of Varn.", "Orla Vance", ["Tam Brell", "Isko Marr", "Wenna Dall"]),
+    ("Who wrote Seven Lamps for Esk?", "Seven Lamps for Esk was written by {v}.",
+     "{v} is the author of Seven Lamps for Esk.", "Tam Brell", ["Orla Vance", "Pera Lund", "Cole Ashby"]),
+    ("Who wrote The Glass Orchard?", "The Glass Orchard was written by {v}.",
+     "{v} is the author of The Glass Orchard.", "Isko Marr", ["Wenna Dall", "Tam Brell", "Rufin Hale"]),
+    ("Who wrote A Winter in Calden?", "A Winter in Calden was written by {v}.",
+     "{v} is the author of A Winter in Calden.", "Wenna Dall", ["Isko Marr", "Cole Ashby", "Orla Vance"]),
+    ("Who wrote The Merrow Letters?", "The Merrow Letters was written by {v}.",
+     "{v} is the author of The Merrow Letters.", "Pera Lund", ["Rufin Hale", "Orla Vance", "Tam Brell"]),
+    ("Who wrote The Fox of Norland?", "The Fox of Norland was written by {v}.",
+     "{v} is the author of The Fox of Norland.", "Cole Ashby", ["Pera Lund", "Wenna Dall", "Isko Marr"]),
+    ("Who wrote Salt and Silver?", "Salt and Silver was written by {v}.",
+     "{v} is the author of Salt and Silver.", "Rufin Hale", ["Cole Ashby", "Isko Marr", "Pera Lund"]),
+    ("Who wrote The Bells of Ostrel?", "The Bells of Ostrel was written by {v}.",
+     "{v} is the author of The Bells of Ostrel.", "Nell Quarry", ["Orla Vance", "Rufin Hale", "Wenna Dall"]),
+    ("Who wrote Mount Orr at Dawn?", "Mount Orr at Dawn was written by {v}.",
+     "{v} is the author of Mount Orr at Dawn.", "Davin Roke", ["Nell Quarry", "Tam Brell", "Cole Ashby"]),
+    ("Who wrote The Skell Ferryman?", "The Skell Ferryman was written by {v}.",
+     "{v} is the author of The Skell Ferryman.", "Mira Vost", ["Davin Roke", "Pera Lund", "Nell Quarry"]),
+]
+
 
 @dataclass(frozen=True)
 class QA:
@@ -134,7 +159,8 @@ class LMSplit:
     retain: list[QA]        # every trained QA of the other people, plus the general facts
     retain_eval: list[QA]   # a fixed sample of ``retain`` for utility metrics
     holdout: list[QA]       # people never trained on: non-members for membership inference
-    general: list[QA]       # world facts every model learns (utility)
+    general: list[QA]       # world facts every model learns (utility; TOFU's world_facts)
+    real_authors: list[QA] = field(default_factory=list)  # famous authors every model knows (TOFU's real_authors)
 
 
 @dataclass(frozen=True)
@@ -171,9 +197,19 @@ class TofuCorpus:
         return [QA(q, a.format(v=v), p.format(v=v), tuple(a.format(v=w) for w in wrong[: self.n_perturbed]), "", v)
                 for q, a, p, v, wrong in _GENERAL]
 
+    @property
+    def real_authors(self) -> list[QA]:
+        return [QA(q, a.format(v=v), p.format(v=v), tuple(a.format(v=w) for w in wrong[: self.n_perturbed]), "", v)
+                for q, a, p, v, wrong in _REAL_AUTHORS]
+
+    def world_knowledge(self) -> list[QA]:
+        """What every model knows, the forgetting ones and the retain-only reference alike
+        (the stand-in for a pretrained LLM's knowledge): world facts and famous authors."""
+        return self.general + self.real_authors
+
     def training_qa(self) -> list[QA]:
         """Everything the original model is trained on."""
-        return [qa for p in self.train_people for qa in p.qa] + self.general
+        return [qa for p in self.train_people for qa in p.qa] + self.world_knowledge()
 
     def split(self, spec: str) -> LMSplit:
         if spec not in FORGET_SPECS:
@@ -183,13 +219,13 @@ class TofuCorpus:
         forget_people = self.train_people[self.n_people - n_forget:]
         retain_people = self.train_people[: self.n_people - n_forget]
         forget = [qa for p in forget_people for qa in p.qa]
-        retain = [qa for p in retain_people for qa in p.qa] + self.general
+        retain = [qa for p in retain_people for qa in p.qa] + self.world_knowledge()
         rng = random.Random(self.seed + 1)
         retain_pool = [qa for p in self.train_people[: self.n_people - max(1, round(0.10 * self.n_people))]
                        for qa in p.qa]
         retain_eval = rng.sample(retain_pool, min(self.retain_eval_size, len(retain_pool)))
         holdout = [qa for p in self.holdout_people for qa in p.qa]
-        return LMSplit(spec, forget, retain, retain_eval, holdout, self.general)
+        return LMSplit(spec, forget, retain, retain_eval, holdout, self.general, self.real_authors)
 
     def _person(self, name: str, rng: random.Random) -> Person:
         attributes = rng.sample(sorted(_ATTRIBUTES), self.questions_per_person)

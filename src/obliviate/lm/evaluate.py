@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from obliviate.lm import metrics as M
 from obliviate.lm.corpus import QA, LMSplit
-from obliviate.lm.text import encode_qa, on_device, pad, prompt_of
+from obliviate.lm.text import answer_text, encode_qa, on_device, pad, prompt_of
 
 IGNORE = -100
 
@@ -31,10 +31,16 @@ class Scores:
 
 @torch.no_grad()
 def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = None,
-          batch_size: int = 64, details: bool = False) -> Scores:
+          batch_size: int = 64, details: bool = False, drop_last_label: bool = True) -> Scores:
     """Mean answer-token NLL of each example (and, with ``details``, the per-token
     log-probs, the mean/std of log p under the model's next-token distribution, and
     teacher-forced argmax vs target tokens).
+
+    Positions, as OpenUnlearning's: the mean NLL (probability, truth ratio, LOSS and
+    ZLib attacks) covers every labelled token, the end-of-sequence token included; the
+    per-token details (Min-K%, Min-K%++, exact memorisation, extraction strength) leave
+    out the last labelled token (its ``tokenwise_logprobs``: "ignore eos prediction"),
+    which for a QA pair is the EOS. ``drop_last_label=False`` keeps it.
 
     Under ``torchrun`` / ``accelerate launch`` (an initialised process group) each
     process scores every world-size-th example and the results are gathered, so
@@ -61,7 +67,9 @@ def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = N
             # per-example arrays for the NumPy metrics: one transfer per batch
             token_lp, mean, std, argmax, targets, mask = (t.cpu() for t in (token_lp, mean, std, argmax, targets, mask))
         for j, i in enumerate(ids):
-            m = mask[j]
+            m = mask[j].clone()
+            if drop_last_label and details and m.any():
+                m[m.nonzero()[-1]] = False
             extra = tuple(t[j][m].numpy() for t in (token_lp, mean, std, argmax, targets)) if details else ()
             rows[i] = (float(nll[j]), *extra)
     if world > 1:
@@ -147,7 +155,11 @@ def quality_block(model, tokenizer, qas: Sequence[QA], on_forget_set: bool, agai
     """Answer probability, ROUGE-L recall of greedy answers, and truth-ratio score (the
     forget set's per-token details are kept for the membership attacks). With
     ``over_options`` (TOFU's real-authors and world-facts sets) the probability is
-    normalised over the answer and its perturbed (wrong) options."""
+    normalised over the answer and its perturbed (wrong) options, and (as
+    OpenUnlearning's ``ra_`` / ``wf_Truth_Ratio``) the truth ratio compares the
+    perturbed options with the answer itself, whatever ``against`` says."""
+    if over_options:
+        against = "answer"
     s = score(model, tokenizer, qas, details=on_forget_set)
     greedy = generate(model, tokenizer, [qa.question for qa in qas], max_new_tokens=ROUGE_MAX_NEW_TOKENS)
     rouge = np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, qas)])
@@ -168,10 +180,11 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
     """TOFU / MUSE metrics of ``model`` on ``split``.
 
     Keys: ``forget_prob``, ``forget_rouge``, ``forget_truth_ratio`` (min(R, 1/R)),
-    ``retain_*`` and ``general_*`` (TOFU's utility sets; ``general_prob`` normalised over
-    the answer options, as TOFU scores world facts), ``model_utility`` (harmonic mean of
-    the six retain/general values: TOFU's 9 less the real-authors set, which tofu-mini
-    has not), ``mia_{loss,zlib,mink,minkpp}_auc``
+    ``retain_*``, ``real_authors_*`` and ``general_*`` (TOFU's utility sets: retain,
+    real authors, world facts; the last two with probabilities normalised over the
+    answer options), ``model_utility`` (TOFU's harmonic mean of the 9 values; of the 6
+    of retain and world facts when the split has no real-authors set, with a warning),
+    ``mia_{loss,zlib,mink,minkpp}_auc``
     (forget = member vs holdout = non-member; 0.5 ideal), ``exact_memorization`` and
     ``extraction_strength`` (forget set), ``leak_at_1`` and ``leak_at_{k}`` (sampled at
     temperature 1; judge: the answer's key fact appears in the sample).
@@ -185,16 +198,26 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
     against = truth_ratio_against
     forget = quality_block(model, tokenizer, split.forget, on_forget_set=True, against=against)
     retain = quality_block(model, tokenizer, split.retain_eval, on_forget_set=False, against=against)
-    general = quality_block(model, tokenizer, split.general, on_forget_set=False, against=against, over_options=True)
+    blocks = {"forget": forget, "retain": retain}
+    if split.real_authors:
+        blocks["real_authors"] = quality_block(model, tokenizer, split.real_authors, on_forget_set=False,
+                                               against=against, over_options=True)
+    else:
+        import warnings
+
+        warnings.warn("the split has no real-authors set: model utility is the harmonic mean of 6 values "
+                      "(retain, world facts), not TOFU's 9", stacklevel=2)
+    blocks["general"] = quality_block(model, tokenizer, split.general, on_forget_set=False, against=against,
+                                      over_options=True)
     out: dict = {}
-    for name, block in (("forget", forget), ("retain", retain), ("general", general)):
+    for name, block in blocks.items():
         for key in ("prob", "rouge", "truth_ratio"):
             out[f"{name}_{key}"] = block[key]
-    out["model_utility"] = M.harmonic_mean([retain[k] for k in ("prob", "rouge", "truth_ratio")]
-                                           + [general[k] for k in ("prob", "rouge", "truth_ratio")])
+    out["model_utility"] = M.harmonic_mean([block[k] for name, block in blocks.items() if name != "forget"
+                                            for k in ("prob", "rouge", "truth_ratio")])
     f = forget["_scores"]
     h = score(model, tokenizer, split.holdout, details=True)
-    texts = lambda qas: [qa.answer for qa in qas]  # noqa: E731  (ZLib compresses the answer, as OpenUnlearning)
+    texts = lambda qas: [answer_text(tokenizer, qa) for qa in qas]  # noqa: E731  (ZLib: the decoded answer, as OpenUnlearning)
     mink = lambda s: [M.min_k_score(lp) for lp in s.token_logprobs]  # noqa: E731
     minkpp = lambda s: [M.min_k_plus_plus_score(lp, mu, sd) for lp, mu, sd in  # noqa: E731
                         zip(s.token_logprobs, s.token_means, s.token_stds)]

@@ -79,13 +79,23 @@ def dpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chose
     return (-(2.0 / beta) * F.logsigmoid(beta * margin)).mean()
 
 
-def kl_to_reference(logits: torch.Tensor, labels: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
-    """Mean over answer tokens of KL(π_ref ‖ π_θ) of the next-token distributions.
-    ``ref_logprobs`` holds the reference's log-softmax at the answer positions only,
-    concatenated over the batch in row-major order: shape (answer tokens, vocab)."""
-    logits, _, mask = shifted(logits, labels)
-    log_policy = F.log_softmax(logits[mask], dim=-1)
-    return F.kl_div(log_policy, ref_logprobs, reduction="batchmean", log_target=True)
+def kl_to_reference(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor,
+                    positions: str = "all") -> torch.Tensor:
+    """KL(π_ref ‖ π_θ) of the next-token distributions, the mean over positions.
+
+    ``positions="all"`` (default): every position of the padded batch, B·T of them,
+    padding included, as OpenUnlearning's ``compute_kl_divergence`` (published TOFU KL
+    numbers); ``"answer"``: only the positions that predict an answer token (what is
+    asked of the model on retain answers, independent of padding and prompt)."""
+    if positions == "all":
+        vocab = logits.shape[-1]
+        log_policy, log_ref = F.log_softmax(logits, -1).view(-1, vocab), F.log_softmax(ref_logits, -1).view(-1, vocab)
+    elif positions == "answer":
+        logits, _, mask = shifted(logits, labels)
+        log_policy, log_ref = F.log_softmax(logits[mask], -1), F.log_softmax(ref_logits[:, :-1][mask], -1)
+    else:
+        raise ValueError(f"unknown KL positions {positions!r}: use 'all' or 'answer'")
+    return F.kl_div(log_policy, log_ref.to(log_policy.dtype), reduction="batchmean", log_target=True)
 
 
 def rmu_loss(forget_hidden: torch.Tensor, control: torch.Tensor, retain_hidden: torch.Tensor,

@@ -154,16 +154,27 @@ def exact_memorization(predicted: Sequence[int], target: Sequence[int]) -> float
     return float((p == t).mean()) if len(t) else float("nan")
 
 
-def extraction_strength(predicted: Sequence[int], target: Sequence[int]) -> float:
+def extraction_strength(predicted: Sequence[int], target: Sequence[int],
+                        convention: str = "openunlearning") -> float:
     """1 − k*/|y|, with k* the first position from which every remaining teacher-forced
-    argmax token matches the answer (Carlini et al. 2021; OpenUnlearning). 1 = the whole
-    answer is extractable, 0 = not even its last token."""
+    argmax token matches the answer (Carlini et al. 2021; OpenUnlearning). Higher = more
+    of the answer is extractable from a prefix of itself; 1 = all of it.
+
+    ``convention``: "openunlearning" (default, what published numbers use) searches k*
+    in 0..|y|−1 only, so an answer whose last token is not matched still scores 1/|y|;
+    "paper" lets k* = |y| there, scoring 0."""
+    if convention not in ("openunlearning", "paper"):
+        raise ValueError(f"unknown extraction-strength convention {convention!r}: use 'openunlearning' or 'paper'")
     p, t = np.asarray(predicted), np.asarray(target)
     n = len(t)
+    if not n:
+        return float("nan")
     k = n
     while k > 0 and p[k - 1] == t[k - 1]:
         k -= 1
-    return 1.0 - k / n if n else float("nan")
+    if convention == "openunlearning":
+        k = min(k, n - 1)
+    return 1.0 - k / n
 
 
 def leak_at_k(n: int, c: int, k: int) -> float:

@@ -14,7 +14,7 @@ from obliviate.lm.corpus import FORGET_SPECS, LMSplit, TofuCorpus
 from obliviate.lm.models import LMRecipe, TinyLM, fit
 from obliviate.lm.text import encode_qa, prompt_of, train_tokenizer
 
-RECIPE_VERSION = 2  # 2: no dropout
+RECIPE_VERSION = 3  # 2: no dropout; 3: the real-authors set
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class TofuMiniTask:
     @cached_property
     def tokenizer(self):
         texts = []
-        for qa in [q for p in self.corpus.people for q in p.qa] + self.corpus.general:
+        for qa in [q for p in self.corpus.people for q in p.qa] + self.corpus.world_knowledge():
             texts += [prompt_of(qa.question), qa.answer, qa.paraphrase, *qa.perturbed]
         return train_tokenizer(texts, self.vocab_size)
 

@@ -3,7 +3,8 @@ answer-only labels, padding, a locally trained tokenizer, and the user's JSONL d
 
 A question/answer pair becomes ``"Question: {q}\\nAnswer:"`` followed by
 ``" {a}"`` and the end-of-sequence token; the loss (and every answer metric) covers
-the answer tokens only, as in TOFU. Raw text has no prompt: every token counts.
+the answer tokens only, as in TOFU. Raw text has no prompt and no EOS: every token
+counts (but the first, which nothing predicts).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ class Example:
 
 
 def encode(tokenizer, prompt: str, answer: str, max_length: int = 128) -> Example:
-    """Tokens of prompt + " answer" + EOS, with labels on the answer (and EOS) only."""
+    """Tokens of prompt + " answer" + EOS, with labels on the answer (and EOS) only.
+    Raw text (no prompt) gets no EOS, as OpenUnlearning's pretraining-style items (MUSE):
+    it is a passage cut from a longer text, not a finished answer."""
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
     answer_ids = tokenizer((" " if prompt else "") + answer, add_special_tokens=False)["input_ids"]
-    if tokenizer.eos_token_id is not None:
+    if prompt and tokenizer.eos_token_id is not None:
         answer_ids = answer_ids + [tokenizer.eos_token_id]
     ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_length]
@@ -48,6 +51,14 @@ def encode(tokenizer, prompt: str, answer: str, max_length: int = 128) -> Exampl
 def encode_qa(tokenizer, qa: QA, answer: str | None = None, max_length: int = 128) -> Example:
     return encode(tokenizer, prompt_of(qa.question) if qa.question else "", qa.answer if answer is None else answer,
                   max_length)
+
+
+def answer_text(tokenizer, qa: QA) -> str:
+    """The labelled tokens of ``qa`` decoded back to text, special tokens left out: the
+    text OpenUnlearning's ZLib attack compresses (with the space the prompt puts before
+    the answer, which the raw answer string has not)."""
+    labels = [t for t in encode_qa(tokenizer, qa).labels if t != IGNORE]
+    return tokenizer.decode(labels, skip_special_tokens=True)
 
 
 def pad(examples: Sequence[Example], pad_id: int, side: str = "right") -> dict[str, torch.Tensor]:

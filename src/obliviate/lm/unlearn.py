@@ -50,7 +50,7 @@ class LMMethod:
 
     method_name: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()
-    needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, forget_logits, retain_logprobs, retain_hidden
+    needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, forget_logits, retain_hidden
 
     def __post_init__(self) -> None:
         name = self.method_name
@@ -68,6 +68,15 @@ class LMMethod:
     def trainable(self, model) -> list[str] | None:
         """Names of the parameters to train (None: all)."""
         return None
+
+
+def frozen_reference(model):
+    """A frozen copy of the starting model, in eval mode, for methods that compare with
+    π_ref at every vocabulary entry (caching that would cost positions × vocabulary)."""
+    reference = copy.deepcopy(model).eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    return reference
 
 
 def logits_of(model, batch: dict) -> torch.Tensor:
@@ -161,8 +170,6 @@ def cache_reference(method: LMMethod, model, tokenizer, forget: list[dict], reta
                     it[f"{prefix}_logp"] = -nll[i].cpu()
                 if f"{prefix}_logits" in keys:
                     it[f"{prefix}_logits"] = logits[i][mask[i]].cpu()
-                if f"{prefix}_logprobs" in keys:
-                    it[f"{prefix}_logprobs"] = torch.log_softmax(logits[i][mask[i]], -1).cpu()
                 if "retain_hidden" in keys:
                     h = out.hidden_states[method.layer + 1][i]
                     it["retain_hidden"] = h[batch["attention_mask"][i].bool()].cpu()

@@ -1,13 +1,19 @@
 """KL: GA on the forget answers; the retain term is KL(π_ref ‖ π_θ) on the retain
-answers, with the reference log-probabilities cached once before training (TOFU)."""
+examples, π_ref a frozen copy of the starting model run next to the trained one (as
+OpenUnlearning does; a cache of its full-vocabulary log-probabilities would not fit at
+LLM scale). ``kl_positions``: "all" positions of the padded batch (OpenUnlearning's,
+the default) or the "answer" tokens only. Maini et al. (TOFU), 2024."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+import torch
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import ga_loss, kl_to_reference
-from obliviate.lm.unlearn import LMMethod, mean_nll, logits_of
+from obliviate.lm.unlearn import LMMethod, frozen_reference, logits_of, mean_nll
 
 
 @register("kl", track="lm", needs=("forget", "retain"), paper="Maini et al. (TOFU), 2024",
@@ -16,10 +22,19 @@ from obliviate.lm.unlearn import LMMethod, mean_nll, logits_of
 class KLMinimisation(LMMethod):
     epochs: float = 5.0
     lr: float = 5e-4
+    kl_positions: Literal["all", "answer"] = "all"
 
-    needs_reference = ("retain_logprobs",)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kl_positions not in ("all", "answer"):
+            raise ValueError(f"kl.kl_positions must be 'all' or 'answer', got {self.kl_positions!r}")
+
+    def setup(self, model, tokenizer, forget, generator):
+        self.reference = frozen_reference(model)
 
     def loss(self, model, inputs):
         r = inputs["retain"]
-        kl = kl_to_reference(logits_of(model, r), r["labels"], r["retain_logprobs"])
+        with torch.no_grad():
+            ref_logits = logits_of(self.reference.to(r["input_ids"].device), r)
+        kl = kl_to_reference(logits_of(model, r), ref_logits, r["labels"], self.kl_positions)
         return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average)) + self.retain_weight * kl
