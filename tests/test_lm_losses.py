@@ -79,14 +79,22 @@ def test_rmu_loss_hand_computed():
     assert value.item() == pytest.approx(((1 - 3) ** 2 + 2 ** 2) / 2 + 10 * (1 / 2))
 
 
-def test_undial_loss_hand_computed():
-    probs = [[0.25, 0.75], [0.5, 0.5]]
-    labels = torch.tensor([[IGN, 1]])
-    ref_logits = torch.tensor([[0.0, 2.0]])
-    value = losses.undial_loss(logits_for(probs), labels, ref_logits, beta=2.0)
-    # adjusted reference logits: [0, 2 - 2] -> target (0.5, 0.5); student p = (0.25, 0.75)
-    expected = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
-    assert value.item() == pytest.approx(expected, rel=1e-6)
+def test_undial_loss_over_all_positions_or_the_answer():
+    # three positions; position 1 predicts the one answer token (1); positions 0 and 2 predict none
+    policy = [[0.5, 0.5], [0.25, 0.75], [0.5, 0.5]]
+    reference = [[0.8, 0.2], [1 / (1 + math.e ** 2), math.e ** 2 / (1 + math.e ** 2)], [0.5, 0.5]]
+    labels = torch.tensor([[IGN, IGN, 1]])
+    # answer position: reference logits (0, 2), the true token lowered by β = 2 -> (0, 0): target (0.5, 0.5)
+    answer = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
+    value = losses.undial_loss(logits_for(policy), logits_for(reference), labels, beta=2.0, positions="answer")
+    assert value.item() == pytest.approx(answer, rel=1e-6)
+    # OpenUnlearning's: the mean over the B·(T−1) = 2 shifted positions; position 0's target is the
+    # reference's own (0.8, 0.2), unadjusted (the reference code would lower the last entry there)
+    position0 = -(0.8 * math.log(0.5) + 0.2 * math.log(0.5))
+    value = losses.undial_loss(logits_for(policy), logits_for(reference), labels, beta=2.0)
+    assert value.item() == pytest.approx((position0 + answer) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="positions"):
+        losses.undial_loss(logits_for(policy), logits_for(reference), labels, positions="prompt")
 
 
 def test_wga_loss_weights_tokens_by_their_probability():
@@ -117,3 +125,12 @@ def test_simnpo_margin_inside_the_sigmoid_as_the_reference_code():
     assert inside == pytest.approx(-math.log(1 / (1 + math.exp(-1.0))))
     assert losses.simnpo_loss(avg, beta=2.0, gamma=0.5).item() == pytest.approx(-math.log(1 / (1 + math.exp(-1.5))))
     assert losses.simnpo_loss(avg, beta=2.0, gamma=1.0).item() == pytest.approx(inside)
+
+
+def test_every_language_model_method_states_its_reference_settings():
+    # docs/methods.md promises the reference learning rates and epochs in each docstring
+    import importlib
+
+    for name in ("ga", "grad_diff", "kl", "npo", "simnpo", "idk_dpo", "rmu", "undial", "wga"):
+        doc = importlib.import_module(f"obliviate.lm.methods.{name}").__doc__
+        assert "Reference settings" in doc and "lr " in doc and "epochs" in doc, name

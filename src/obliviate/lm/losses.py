@@ -108,14 +108,30 @@ def rmu_loss(forget_hidden: torch.Tensor, control: torch.Tensor, retain_hidden: 
     return forget + alpha * retain
 
 
-def undial_loss(logits: torch.Tensor, labels: torch.Tensor, ref_logits: torch.Tensor, beta: float = 10.0) -> torch.Tensor:
-    """UNDIAL: self-distillation on the forget answers toward softmax(z_ref − β·onehot(y)),
-    the reference's logits with the true token pushed down by β. ``ref_logits``: the
-    reference's logits at the answer positions, (answer tokens, vocab). Dong et al.,
-    "UNDIAL: Self-Distillation with Adjusted Logits", 2024."""
+def undial_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor, beta: float = 10.0,
+                positions: str = "all") -> torch.Tensor:
+    """UNDIAL: self-distillation toward softmax(z_ref − β·onehot(y)), the reference's
+    logits with the true answer token pushed down by β, as the cross-entropy of the
+    student against that soft label. ``logits`` and ``ref_logits``: (B, T, vocab) of the
+    trained and the frozen starting model on the same batch.
+
+    ``positions="all"`` (default): the mean over every position of the padded batch,
+    B·(T−1) of them, as OpenUnlearning's ``compute_undial_loss`` (where no answer token is
+    predicted the soft label is the reference's own distribution, so those positions
+    hold the model in place). Unlike that code we leave the reference unadjusted there:
+    it indexes the one-hot with the label −100, which lowers the *last* vocabulary
+    entry by β at every prompt and padding position. ``"answer"``: only the positions
+    that predict an answer token. Dong et al., "UNDIAL: Self-Distillation with Adjusted
+    Logits for Robust Unlearning", 2024."""
     logits, targets, mask = shifted(logits, labels)
-    adjusted = ref_logits - beta * F.one_hot(targets[mask], ref_logits.shape[-1]).to(ref_logits.dtype)
-    return F.cross_entropy(logits[mask], F.softmax(adjusted, dim=-1))
+    ref = ref_logits[:, :-1].to(logits.dtype)
+    adjusted = ref - beta * F.one_hot(targets, ref.shape[-1]).to(ref.dtype) * mask.unsqueeze(-1)
+    if positions == "all":
+        vocab = logits.shape[-1]
+        return F.cross_entropy(logits.reshape(-1, vocab), F.softmax(adjusted, -1).reshape(-1, vocab))
+    if positions == "answer":
+        return F.cross_entropy(logits[mask], F.softmax(adjusted[mask], -1))
+    raise ValueError(f"unknown UNDIAL positions {positions!r}: use 'all' or 'answer'")
 
 
 def wga_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float = 1.0) -> torch.Tensor:

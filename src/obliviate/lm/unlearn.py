@@ -3,11 +3,15 @@
 A method is a dataclass of hyperparameters with a ``loss(model, inputs)``. It runs on
 :class:`UnlearnTrainer`, a ``transformers.Trainer`` whose ``compute_loss`` calls the
 method, so ``accelerate launch`` (several GPUs, DeepSpeed, FSDP) scales it with no
-extra code. Methods that compare with the frozen starting model declare which
-reference values they need (``needs_reference``); those are computed once before
-training (in eval mode) and travel with each example, so no second model is held in
-memory. They match the policy exactly at the start only for models without dropout,
-which is how LLMs are usually fine-tuned.
+extra code. Methods that compare with the frozen starting model through a few
+numbers per example (NPO, IdkDPO: sequence log-probabilities; RMU: activations)
+declare them in ``needs_reference``; those are computed once before training (in
+eval mode) and travel with each example, so no second model is held in memory. They
+match the policy exactly at the start only for models without dropout, which is how
+LLMs are usually fine-tuned. Methods that compare whole next-token distributions at
+every position (KL, UNDIAL) run a :func:`frozen_reference` beside the trained model
+instead: a cache would cost positions × vocabulary floats (tens of GB for TOFU with a
+Llama vocabulary).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from obliviate.core.registry import build, get_method
 from obliviate.core.results import UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 from obliviate.lm.corpus import QA
-from obliviate.lm.losses import batch_nll, sequence_nll, shifted
+from obliviate.lm.losses import batch_nll, sequence_nll
 from obliviate.lm.text import Example, encode, encode_qa, on_device, pad, prompt_of
 
 IDK_ANSWERS = ("I don't know.", "I have no idea.", "I'm not sure about that.", "That is something I don't know.",
@@ -50,7 +54,7 @@ class LMMethod:
 
     method_name: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()
-    needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, forget_logits, retain_hidden
+    needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, retain_hidden
 
     def __post_init__(self) -> None:
         name = self.method_name
@@ -162,14 +166,11 @@ def cache_reference(method: LMMethod, model, tokenizer, forget: list[dict], reta
             batch = on_device(pad([it["example"] for it in chunk], tokenizer.pad_token_id), model)
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                         output_hidden_states="retain_hidden" in keys)
-            logits, _, mask = shifted(out.logits.float(), batch["labels"])
             nll, _ = sequence_nll(out.logits.float(), batch["labels"])
             # kept on the CPU with the data; the Trainer moves each batch to the model
             for i, it in enumerate(chunk):
                 if f"{prefix}_logp" in keys:
                     it[f"{prefix}_logp"] = -nll[i].cpu()
-                if f"{prefix}_logits" in keys:
-                    it[f"{prefix}_logits"] = logits[i][mask[i]].cpu()
                 if "retain_hidden" in keys:
                     h = out.hidden_states[method.layer + 1][i]
                     it["retain_hidden"] = h[batch["attention_mask"][i].bool()].cpu()

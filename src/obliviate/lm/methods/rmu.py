@@ -2,8 +2,12 @@
 
 Push the residual stream at layer l on forget answer tokens toward a fixed random direction
 c·u and keep it at the starting model's value on retain tokens (cached once),
-updating only the MLP weights of layers l−2..l. Reference: layer 7 of 32, c = 6.5,
-α = 1200. Choices: α = 100, lr 1e-2, batch 4, 20 epochs for the tiny model; l defaults to the middle layer, and the control vector's norm is
+updating only the MLP weights of layers l−2..l. Reference settings (WMDP's code,
+Zephyr-7B): layer 7 of 32, c = 6.5, α = 1200, lr 5e-5, batch 4; OpenUnlearning's TOFU
+config: layer 7, steering 2, every parameter trained, lr 1e-5, 10 epochs.
+
+Choices: α = 100, lr 1e-2, batch 4, 20 epochs for the tiny model; l defaults to the
+middle layer, and the control vector's norm is
 ``steering`` times the starting model's mean activation norm on the forget set at
 that layer (the reference's c = 6.5 was an absolute number for Zephyr-7B's
 activations; a model of another size has other norms). The forget term covers the
