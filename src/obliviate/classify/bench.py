@@ -18,7 +18,8 @@ from obliviate.classify.tasks import ClassifierTask, Split, get_task
 from obliviate.classify.training import cached_model
 from obliviate.classify.unlearn import unlearn_classifier
 from obliviate.core.registry import build, get_method
-from obliviate.core.results import TEST_LOSS_POINTS, health_flags
+from obliviate.core.results import TEST_LOSS_POINTS
+from obliviate.core.results import judged_flags as judge
 from obliviate.core.store import Store
 from obliviate.core.rows import PSEUDO_METHODS, check_hparams, check_lists, pm, progress_bars, record, summarize, with_bar
 
@@ -117,13 +118,9 @@ def judged_flags(flags: list[str], original: dict, scores: dict, retrained: dict
     """A run's flags judged against the retrained model of the benchmark (full sets):
     forgetting against its forget accuracy (no flag when the original already matches
     it; "over_forgot" far below it), and "lost_test_accuracy" when test accuracy ends
-    more than ``TEST_LOSS_POINTS`` below its own. Kept from the run: diverged,
-    rolled_back."""
-    kept = [f for f in flags if f in ("diverged", "rolled_back")]
-    judged = health_flags(original, scores, False, target=retrained["forget_acc"])
-    if retrained["test_acc"] - scores["test_acc"] > TEST_LOSS_POINTS:
-        judged.append("lost_test_accuracy")
-    return kept + judged
+    more than ``TEST_LOSS_POINTS`` below its own."""
+    lost = retrained["test_acc"] - scores["test_acc"] > TEST_LOSS_POINTS
+    return judge(flags, original, scores, retrained["forget_acc"], ["lost_test_accuracy"] if lost else [])
 
 
 def _row(bench: BenchPlan, method: str, seed: int) -> dict:

@@ -37,6 +37,7 @@ class History:
     check_seconds: float = 0.0  # time spent in the early-stopping monitor's checks
     rolled_back_to_start: bool = False  # the monitor undid every step
     extra_steps: int = 0  # steps beyond the planned epochs (the small-data extension)
+    backoffs: list[str] = field(default_factory=list)  # small data: rollbacks answered by halving the lr
 
 
 @dataclass
@@ -89,6 +90,9 @@ class LossMethod(Method):
     pin_memory: bool | None = None  # None: pin when the model is on CUDA
 
     drive: ClassVar[Literal["forget", "retain", "union"]] = "forget"
+    # small data: guard retain accuracy in the planned epochs too (see train_loop); off for
+    # methods that damage it on purpose before repairing it (UNSIR's impair stage)
+    guard_planned: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         name = self.method_name or type(self).__name__
@@ -204,7 +208,18 @@ def train_loop(
     ``max_retain_drop`` if smaller, below its value before unlearning), up to
     ``min_steps`` steps in all. Epoch counts tuned on thousands
     of examples are a handful of steps on a user's few hundred; runs on larger data
-    are unchanged."""
+    are unchanged.
+
+    On such small data the guard also watches the planned epochs of methods without
+    early stopping (retain accuracy only, ``max_retain_drop`` points: a transient dip
+    the method repairs is left alone), and a rollback there or in the extension is a
+    *backoff*: the learning rate is halved, the optimiser restarted, and training goes
+    on from the rolled-back weights, up to ``MAX_BACKOFFS`` times. Planned epochs that
+    end more than ``EXTENSION_RETAIN_DROP`` points down are a backoff too: back to
+    the last check that was not, and the extension goes on from there. A learning rate that suits the built-in models (FT's 0.1)
+    can be several times too large for a user's model trained with Adam to 100%
+    training accuracy; halving it until retain accuracy holds adapts the step to the
+    model instead of giving up."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, method)
     where = placement(model)
@@ -219,15 +234,27 @@ def train_loop(
     history = History()
     guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend else None
     monitor = guard if method.early_stop else None
+    if extend and not method.early_stop and method.guard_planned:  # small data: retain accuracy watched from the first step
+        guard.stop_at_target = False
+        monitor = guard
     step, last_check = 0, 0
+    backoffs, lr_factor = 0, 1.0
     model.train()
     checked = []  # whether the extension's entry check ran (later epochs: the guard's own checks stop it)
 
     def go_on() -> bool:
+        nonlocal optimizer, lr_factor, backoffs
         if not extend or step >= method.min_steps:
             return False
         if not checked:
             checked.append(True)
+            if guard.retain_drop(model) > EXTENSION_RETAIN_DROP / 100 + 1e-9:
+                # the planned epochs ended too far down: back to the last check that was not, at half the lr
+                model.load_state_dict(guard.last_close)
+                backoffs, lr_factor = backoffs + 1, lr_factor / 2
+                optimizer = make_optimizer(params, method)
+                history.backoffs.append(f"retain accuracy > {EXTENSION_RETAIN_DROP:g} points down after the planned "
+                                        f"epochs: back to step {guard.last_close_step}, lr halved")
             return not guard.at_target(model)
         return True
 
@@ -235,6 +262,7 @@ def train_loop(
         if epoch == len(plan):  # the small-data extension: guarded, at the method's own learning rate
             guard.mark_good(model, step)  # roll back to here at worst, not to the start
             guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
+            guard.stop_at_target = True
             monitor, schedule = guard, (lambda step: 1.0)  # noqa: E731
             model.train()
         total, count = 0.0, 0
@@ -249,7 +277,7 @@ def train_loop(
                 use_forget="forget" in method.needs, use_retain="retain" in method.needs,
             ):
                 for group in optimizer.param_groups:
-                    group["lr"] = method.lr * phase.lr_scale * schedule(step)
+                    group["lr"] = method.lr * lr_factor * phase.lr_scale * schedule(step)
                 with autocast(where.device, method.precision):
                     loss = phase.loss(model, batch.to(where))
                 if not torch.isfinite(loss):
@@ -272,6 +300,13 @@ def train_loop(
                         and check_due(step, last_check):
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
+                    backoff = extend and monitor.just_rolled_back and backoffs < MAX_BACKOFFS \
+                        and (epoch >= len(plan) or not method.early_stop)
+                    if backoff:  # small data: a smaller step, from the rolled-back weights
+                        backoffs, lr_factor = backoffs + 1, lr_factor / 2
+                        optimizer = make_optimizer(params, method)
+                        history.backoffs.append(f"{history.stop_reason}, lr halved")
+                        history.stop_reason = ""
                     if history.stop_reason:
                         history.rolled_back_to_start = monitor.rolled_back and monitor.last_good_step == 0
                         break
@@ -287,6 +322,9 @@ def train_loop(
     model.eval()
     history.check_seconds = guard.seconds if guard is not None else 0.0
     history.extra_steps = max(0, step - steps) if extend else 0
+    if history.backoffs:
+        note = f"learning rate halved {len(history.backoffs)}× after retain accuracy fell ({history.backoffs[0]})"
+        history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
     if history.extra_steps:
         note = f"small data: {history.extra_steps} steps past the {method.epochs} planned epochs (min_steps {method.min_steps})"
         history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
@@ -309,6 +347,7 @@ def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> Unl
 
 
 EXTENSION_RETAIN_DROP = 5.0  # points of retain accuracy the small-data extension may cost in all
+MAX_BACKOFFS = 4  # small data: halvings of the learning rate after retain damage (down to 1/16)
 
 CHECK_GROWTH = 0.05  # a check at most this share of the run late: the checks' budget
 
@@ -339,7 +378,10 @@ class Monitor:
         self.forget = sample(data.forget, self.SAMPLE)
         self.start_retain = self._retain_acc(model)
         self.last_good, self.last_good_step = _snapshot(model), 0
+        self.last_close, self.last_close_step = self.last_good, 0  # the last check within EXTENSION_RETAIN_DROP
         self.rolled_back = False
+        self.just_rolled_back = False  # the last check rolled back
+        self.stop_at_target = True  # False: guard retain accuracy only
         self.seconds = time.perf_counter() - start
 
     def check(self, model: nn.Module, step: int) -> str:
@@ -350,15 +392,27 @@ class Monitor:
         finally:
             self.seconds += time.perf_counter() - start
 
+    def retain_drop(self, model: nn.Module) -> float:
+        """How far retain accuracy is below its value before unlearning (0 without a retain set)."""
+        start = time.perf_counter()
+        try:
+            return self.start_retain - self._retain_acc(model) if self.retain is not None else 0.0
+        finally:
+            self.seconds += time.perf_counter() - start
+
     def _check(self, model: nn.Module, step: int) -> str:
-        if self.retain is not None and self.start_retain - self._retain_acc(model) > self.max_drop:
+        self.just_rolled_back = False
+        drop = self.start_retain - self._retain_acc(model) if self.retain is not None else 0.0
+        if drop > self.max_drop:
             model.load_state_dict(self.last_good)
-            self.rolled_back = True
+            self.rolled_back = self.just_rolled_back = True
             return (f"retain accuracy fell > {100 * self.max_drop:g} points at step {step}: "
                     f"rolled back to step {self.last_good_step}")
         self.last_good, self.last_good_step = _snapshot(model), step
+        if drop <= EXTENSION_RETAIN_DROP / 100 + 1e-9:
+            self.last_close, self.last_close_step = self.last_good, step
         target = self.data.target_forget_acc
-        if target is not None and self._accuracy(model, self.forget) <= target + self.slack + 1e-9:
+        if self.stop_at_target and target is not None and self._accuracy(model, self.forget) <= target + self.slack + 1e-9:
             return (f"forget accuracy came within {100 * self.slack:g} points of the retrained-model "
                     f"target ({100 * target:.1f}%) at step {step}")
         return ""

@@ -14,6 +14,8 @@ COLLAPSE_POINTS = 20.0
 OVER_FORGET_POINTS = 10.0
 # A run "lost test accuracy" when test accuracy ended this many points below the retrained model's.
 TEST_LOSS_POINTS = 5.0
+# A language-model run "lost utility" when model utility (0-1) ended this much below the retain-only model's.
+UTILITY_LOSS = 0.05
 
 FLAG_TEXT = {
     "did_not_forget": "did not forget: forget accuracy within 1 point of the original's, away from the "
@@ -21,6 +23,7 @@ FLAG_TEXT = {
     "over_forgot": "over-forgot: forget accuracy more than 10 points below the retrained-model target "
                    "(itself a membership signal)",
     "lost_test_accuracy": "lost test accuracy: more than 5 points below the retrained model's",
+    "lost_utility": "lost model utility: more than 0.05 below the retain-only model's",
     "collapsed": "collapsed: retain accuracy fell by more than 20 points",
     "diverged": "diverged: non-finite loss or weights",
     "rolled_back": "rolled back to the start: every step cost more retain accuracy than allowed "
@@ -98,6 +101,16 @@ def health_flags(before: dict[str, float], after: dict[str, float], diverged: bo
     if before["retain_acc"] - after["retain_acc"] > COLLAPSE_POINTS:
         flags.append("collapsed")
     return flags
+
+
+def judged_flags(flags: list[str], before: dict[str, float], after: dict[str, float], target: float,
+                 losses: list[str] = ()) -> list[str]:
+    """A run's flags judged by a benchmark that knows the retrained model: forgetting
+    against its forget accuracy ``target`` (see :func:`health_flags`), plus the
+    benchmark's own ``losses`` (e.g. "lost_test_accuracy"). Kept from the run itself:
+    diverged, rolled_back."""
+    kept = [f for f in flags if f in ("diverged", "rolled_back")]
+    return kept + [f for f in health_flags(before, after, False, target=target) if f not in kept] + list(losses)
 
 
 def no_change_needed(before: dict[str, float], target: float | None) -> bool:

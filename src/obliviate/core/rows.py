@@ -94,16 +94,45 @@ def summary_cells(rows: list[dict], columns: list[tuple[str, str, int]], *,
     return header, body
 
 
-def render_table(header: list[str], body: list[list[str]], title: str = ""):
-    """A rich Table of header and cells (the last column, flags, in red)."""
+def render_table(header: list[str], body: list[list[str]], title: str = "", width: int | None = None):
+    """A rich Table of header and cells (the last column, flags, in red).
+
+    ``width`` (the console's): a table wider than that would be squeezed by rich, the
+    one wrapping column, flags, first (to nothing) and then the numbers (to "…"). So
+    the flags leave the table for a caption pointing at the warning lines printed
+    below it, and if the numbers still do not fit, the table turns compact (headers
+    on two lines, no outer edge, shared padding)."""
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for name in header:
-        table.add_column(name, justify="left" if name in ("method", "flags") else "right", no_wrap=name != "flags")
-    for cells in body:
-        table.add_row(*cells[:-1], f"[bold red]{cells[-1]}[/]" if cells[-1] else "")
-    return table
+    flagged = any(cells[-1] for cells in body)
+
+    def build(with_flags: bool, compact: bool = False) -> Table:
+        style = dict(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False) if compact else {}
+        table = Table(title=title, title_justify="left", **style)
+        for name in header if with_flags else header[:-1]:
+            table.add_column(name.replace(" ", "\n") if compact else name,
+                             justify="left" if name in ("method", "flags") else "right", no_wrap=name != "flags")
+        for cells in body:
+            flags = [f"[bold red]{cells[-1]}[/]" if cells[-1] else ""] if with_flags else []
+            table.add_row(*cells[:-1], *flags)
+        if flagged and not with_flags:
+            table.caption, table.caption_justify = "[bold red]flags: see the WARNING lines below[/]", "left"
+        return table
+
+    def fits(table: Table) -> bool:
+        unbounded = Console(width=10_000)  # a measurement is clamped to the console's width
+        return Measurement.get(unbounded, unbounded.options, table).maximum <= width
+
+    table = build(True)
+    if width is None or fits(table):
+        return table
+    for candidate in (build(False), build(False, compact=True)):
+        if fits(candidate):
+            return candidate
+    return candidate
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
@@ -113,7 +142,10 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def warnings_text(rows: list[dict]) -> list[str]:
-    return [f"{r['method']} (seed {r['seed']}): {FLAG_TEXT[f]}" for r in rows for f in r.get("flags", [])]
+    """One line per flag of a bench row (per seed) or an eval row (over its N models)."""
+    def who(r: dict) -> str:
+        return f"{r['method']} (seed {r['seed']})" if "seed" in r else f"{r['method']} ({r.get('n_models', 'N')} models)"
+    return [f"{who(r)}: {FLAG_TEXT.get(f, f)}" for r in rows for f in r.get("flags", [])]
 
 
 def save_json(rows: list[dict], path: str) -> None:

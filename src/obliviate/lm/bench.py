@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obliviate.core.registry import get_method
+from obliviate.core.results import UTILITY_LOSS
+from obliviate.core.results import judged_flags as judge
 from obliviate.core.rows import check_hparams, record, summary_cells
 from obliviate.core.store import Store
 from obliviate.lm.evaluate import evaluate_lm, public
@@ -65,11 +67,12 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
         evaluate = lambda model, ref: evaluate_lm(model, tokenizer, split, reference=ref, seed=seed,  # noqa: E731
                                                   truth_ratio_against="answer", relearn=True)
         reference = evaluate(retained, None)
+        original_scores = evaluate(original, reference)
         for method in order:
             row = {"task": plan.task.name, "forget": plan.forget, "method": method, "seed": seed,
                    "hparams": {}, "flags": []}
             if method == "original":
-                scores, seconds = evaluate(original, reference), original_s
+                scores, seconds = original_scores, original_s
             elif method == "retrain":
                 scores, seconds = evaluate(retained, reference), retain_s
                 row["hparams"] = {"recipe": vars(plan.task.recipe)}
@@ -80,11 +83,22 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
                     result = unlearn_lm(original, tokenizer, split.forget, split.retain, method, seed,
                                         plan.hparams.get(method, {}), progress=show_progress)
                 scores, seconds = evaluate(result.model, reference), result.seconds
-                row.update(hparams=result.hparams, flags=result.flags)
+                row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores, reference))
             row["metrics"] = public(scores) | {"seconds": seconds}
             rows.append(row)
     record(store, rows, plan.tuned)
     return rows
+
+
+def judged_flags(flags: list[str], original: dict, scores: dict, retained: dict) -> list[str]:
+    """A run's flags judged against the retain-only model, as the classifier bench judges
+    against the retrained one: forgetting on the forget answers' probability (percent)
+    against the retain-only model's, collapse on the retain answers' probability, and
+    "lost_utility" when model utility ends more than ``UTILITY_LOSS`` below its own."""
+    as_health = lambda s: {"forget_acc": 100 * s["forget_prob"], "retain_acc": 100 * s["retain_prob"]}  # noqa: E731
+    lost = retained["model_utility"] - scores["model_utility"] > UTILITY_LOSS
+    return judge(flags, as_health(original), as_health(scores), 100 * retained["forget_prob"],
+                 ["lost_utility"] if lost else [])
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
