@@ -149,11 +149,16 @@ def _bench(args) -> int:
     title = f"{plan.task.name} · forget {plan.forget} · {len(plan.seeds)} seed(s) · mean ± std{units}"
     console.print(bench.render_table(rows, title, width=console.width))
     console.print(bench.legend(rows))
+    return _warn_and_save(console, rows, args.json)
+
+
+def _warn_and_save(console, rows: list[dict], json_path: str | None) -> int:
+    """Below a table: one warning line per flag, then the rows as JSON where asked."""
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
-    if args.json:
-        bench.save_json(rows, args.json)
-        console.print(f"rows written to {args.json}")
+    if json_path:
+        bench.save_json(rows, json_path)
+        console.print(f"rows written to {json_path}")
     return 0
 
 
@@ -181,12 +186,7 @@ def _eval(args) -> int:
     console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / "
                   "acc: 50 = cannot tell unlearned from retrained. " + track_for_task(args.task).eval_legend)
     console.print("The retrain row is a second set of retrained models: the best score possible at this N.")
-    for line in bench.warnings_text(rows):
-        console.print(f"[bold red]WARNING[/] {line}")
-    if args.json:
-        bench.save_json(rows, args.json)
-        console.print(f"rows written to {args.json}")
-    return 0
+    return _warn_and_save(console, rows, args.json)
 
 
 def _tune(args) -> int:

@@ -194,13 +194,16 @@ class TofuCorpus:
 
     @property
     def general(self) -> list[QA]:
-        return [QA(q, a.format(v=v), p.format(v=v), tuple(a.format(v=w) for w in wrong[: self.n_perturbed]), "", v)
-                for q, a, p, v, wrong in _GENERAL]
+        return self._with_options(_GENERAL)
 
     @property
     def real_authors(self) -> list[QA]:
+        return self._with_options(_REAL_AUTHORS)
+
+    def _with_options(self, table) -> list[QA]:
+        """QA pairs from (question, answer, paraphrase, true value, wrong values) rows."""
         return [QA(q, a.format(v=v), p.format(v=v), tuple(a.format(v=w) for w in wrong[: self.n_perturbed]), "", v)
-                for q, a, p, v, wrong in _REAL_AUTHORS]
+                for q, a, p, v, wrong in table]
 
     def world_knowledge(self) -> list[QA]:
         """What every model knows, the forgetting ones and the retain-only reference alike

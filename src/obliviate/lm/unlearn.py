@@ -74,13 +74,22 @@ class LMMethod:
         return None
 
 
-def frozen_reference(model):
-    """A frozen copy of the starting model, in eval mode, for methods that compare with
-    π_ref at every vocabulary entry (caching that would cost positions × vocabulary)."""
-    reference = copy.deepcopy(model).eval()
-    for p in reference.parameters():
-        p.requires_grad_(False)
-    return reference
+@dataclass
+class FrozenReferenceMethod(LMMethod):
+    """Base of the methods that compare with π_ref's whole next-token distribution at
+    every position (KL, UNDIAL): a frozen copy of the starting model runs beside the
+    trained one (caching its outputs would cost positions × vocabulary floats).
+    ``positions``: over "all" positions of the padded batch (OpenUnlearning's) or the
+    "answer" tokens only."""
+
+    positions: Literal["all", "answer"] = "all"  # validated by the registry, as every Literal field
+
+    def setup(self, model, tokenizer, forget, generator) -> None:
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def reference_logits(self, batch: dict) -> torch.Tensor:
+        return logits_of(self.reference.to(batch["input_ids"].device), batch)
 
 
 def logits_of(model, batch: dict) -> torch.Tensor:

@@ -1,44 +1,31 @@
 """KL: GA on the forget answers; the retain term is KL(π_ref ‖ π_θ) on the retain
 examples, π_ref a frozen copy of the starting model run next to the trained one (as
 OpenUnlearning does; a cache of its full-vocabulary log-probabilities would not fit at
-LLM scale). ``kl_positions``: "all" positions of the padded batch (OpenUnlearning's,
-the default) or the "answer" tokens only. Maini et al. (TOFU), 2024.
+LLM scale). ``positions``: "all" positions of the padded batch (OpenUnlearning's, the
+default) or the "answer" tokens only. Maini et al. (TOFU), 2024.
 
 Reference settings (OpenUnlearning's TOFU experiment, Llama-class models, GradDiff with
-``retain_loss_type: KL``): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16, weights 1.
-Ours (lr 5e-4, 5 epochs) are for tofu-mini's tiny model."""
+``retain_loss_type: KL``): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01,
+batch 32 (8 × 4 accumulation), paged AdamW, bf16, weights 1. Ours (lr 5e-4, 5 epochs)
+are for tofu-mini's tiny model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-import torch
 
 from obliviate.core.registry import register
 from obliviate.lm.losses import ga_loss, kl_to_reference
-from obliviate.lm.unlearn import LMMethod, frozen_reference, logits_of, mean_nll
+from obliviate.lm.unlearn import FrozenReferenceMethod, logits_of, mean_nll
 
 
 @register("kl", track="lm", needs=("forget", "retain"), paper="Maini et al. (TOFU), 2024",
           idea="ascend on the forget answers, stay close to the original on the retain set (KL)")
 @dataclass
-class KLMinimisation(LMMethod):
+class KLMinimisation(FrozenReferenceMethod):
     epochs: float = 5.0
     lr: float = 5e-4
-    kl_positions: Literal["all", "answer"] = "all"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.kl_positions not in ("all", "answer"):
-            raise ValueError(f"kl.kl_positions must be 'all' or 'answer', got {self.kl_positions!r}")
-
-    def setup(self, model, tokenizer, forget, generator):
-        self.reference = frozen_reference(model)
 
     def loss(self, model, inputs):
         r = inputs["retain"]
-        with torch.no_grad():
-            ref_logits = logits_of(self.reference.to(r["input_ids"].device), r)
-        kl = kl_to_reference(logits_of(model, r), ref_logits, r["labels"], self.kl_positions)
+        kl = kl_to_reference(logits_of(model, r), self.reference_logits(r), r["labels"], self.positions)
         return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average)) + self.retain_weight * kl
