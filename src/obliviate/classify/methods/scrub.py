@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,8 @@ class SCRUB(LossMethod):
     temperature: float = 4.0
     gamma: float = 0.99      # weight of the retain cross-entropy
     alpha: float = 0.001     # weight of the retain distillation term
+
+    guard_planned: ClassVar[bool] = False  # max-steps damage retain accuracy on purpose, min-steps repair it
 
     def __post_init__(self) -> None:
         super().__post_init__()
