@@ -154,6 +154,8 @@ def _bench(args) -> int:
 
 def _warn_and_save(console, rows: list[dict], json_path: str | None) -> int:
     """Below a table: one warning line per flag, then the rows as JSON where asked."""
+    from obliviate import bench
+
     for line in bench.warnings_text(rows):
         console.print(f"[bold red]WARNING[/] {line}")
     if json_path:

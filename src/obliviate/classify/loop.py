@@ -216,10 +216,12 @@ def train_loop(
     *backoff*: the learning rate is halved, the optimiser restarted, and training goes
     on from the rolled-back weights, up to ``MAX_BACKOFFS`` times. Planned epochs that
     end more than ``EXTENSION_RETAIN_DROP`` points down are a backoff too: back to
-    the last check that was not, and the extension goes on from there. A learning rate that suits the built-in models (FT's 0.1)
-    can be several times too large for a user's model trained with Adam to 100%
-    training accuracy; halving it until retain accuracy holds adapts the step to the
-    model instead of giving up."""
+    the last check that was not, and the extension goes on from there. A learning
+    rate that suits the built-in models (FT's 0.1) can be ten times too large for a
+    user's model trained with Adam to 100% training accuracy; halving it until
+    retain accuracy holds adapts the step to the model instead of giving up. Methods
+    that damage retain accuracy on purpose and repair it later (``guard_planned =
+    False``: UNSIR, SCRUB) are judged only after their planned epochs."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, method)
     where = placement(model)
@@ -251,10 +253,11 @@ def train_loop(
             if guard.retain_drop(model) > EXTENSION_RETAIN_DROP / 100 + 1e-9:
                 # the planned epochs ended too far down: back to the last check that was not, at half the lr
                 model.load_state_dict(guard.last_close)
-                backoffs, lr_factor = backoffs + 1, lr_factor / 2
                 optimizer = make_optimizer(params, method)
+                halve = backoffs < MAX_BACKOFFS
+                backoffs, lr_factor = backoffs + halve, lr_factor / (2 if halve else 1)
                 history.backoffs.append(f"retain accuracy > {EXTENSION_RETAIN_DROP:g} points down after the planned "
-                                        f"epochs: back to step {guard.last_close_step}, lr halved")
+                                        f"epochs: back to step {guard.last_close_step}" + (", lr halved" if halve else ""))
             return not guard.at_target(model)
         return True
 
@@ -323,7 +326,8 @@ def train_loop(
     history.check_seconds = guard.seconds if guard is not None else 0.0
     history.extra_steps = max(0, step - steps) if extend else 0
     if history.backoffs:
-        note = f"learning rate halved {len(history.backoffs)}× after retain accuracy fell ({history.backoffs[0]})"
+        halvings = sum(b.endswith("lr halved") for b in history.backoffs)
+        note = f"learning rate halved {halvings}× after retain accuracy fell ({history.backoffs[0]})"
         history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
     if history.extra_steps:
         note = f"small data: {history.extra_steps} steps past the {method.epochs} planned epochs (min_steps {method.min_steps})"
