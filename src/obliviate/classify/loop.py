@@ -37,7 +37,7 @@ class History:
     check_seconds: float = 0.0  # time spent in the early-stopping monitor's checks
     rolled_back_to_start: bool = False  # the monitor undid every step
     extra_steps: int = 0  # steps beyond the planned epochs (the small-data extension)
-    backoffs: list[str] = field(default_factory=list)  # small data: rollbacks answered by halving the lr
+    backoffs: list[str] = field(default_factory=list)  # small data: why the lr was halved, once per halving
 
 
 @dataclass
@@ -236,16 +236,26 @@ def train_loop(
     history = History()
     guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend else None
     monitor = guard if method.early_stop else None
-    if extend and not method.early_stop and method.guard_planned:  # small data: retain accuracy watched from the first step
+    if extend and not method.early_stop and method.guard_planned:  # small data: retain watched from the first step
         guard.stop_at_target = False
         monitor = guard
     step, last_check = 0, 0
-    backoffs, lr_factor = 0, 1.0
+    lr_factor = 1.0
     model.train()
     checked = []  # whether the extension's entry check ran (later epochs: the guard's own checks stop it)
 
+    def back_off(reason: str) -> bool:
+        """Small data, after a rollback: halve the lr and restart the optimiser (False once
+        ``MAX_BACKOFFS`` halvings are spent)."""
+        nonlocal optimizer, lr_factor
+        if len(history.backoffs) >= MAX_BACKOFFS:
+            return False
+        lr_factor /= 2
+        optimizer = make_optimizer(params, method)
+        history.backoffs.append(reason)
+        return True
+
     def go_on() -> bool:
-        nonlocal optimizer, lr_factor, backoffs
         if not extend or step >= method.min_steps:
             return False
         if not checked:
@@ -253,11 +263,8 @@ def train_loop(
             if guard.retain_drop(model) > EXTENSION_RETAIN_DROP / 100 + 1e-9:
                 # the planned epochs ended too far down: back to the last check that was not, at half the lr
                 model.load_state_dict(guard.last_close)
-                optimizer = make_optimizer(params, method)
-                halve = backoffs < MAX_BACKOFFS
-                backoffs, lr_factor = backoffs + halve, lr_factor / (2 if halve else 1)
-                history.backoffs.append(f"retain accuracy > {EXTENSION_RETAIN_DROP:g} points down after the planned "
-                                        f"epochs: back to step {guard.last_close_step}" + (", lr halved" if halve else ""))
+                back_off(f"retain accuracy > {EXTENSION_RETAIN_DROP:g} points down after the planned epochs: "
+                         f"back to step {guard.last_close_step}")
             return not guard.at_target(model)
         return True
 
@@ -303,12 +310,8 @@ def train_loop(
                         and check_due(step, last_check):
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
-                    backoff = extend and monitor.just_rolled_back and backoffs < MAX_BACKOFFS \
-                        and (epoch >= len(plan) or not method.early_stop)
-                    if backoff:  # small data: a smaller step, from the rolled-back weights
-                        backoffs, lr_factor = backoffs + 1, lr_factor / 2
-                        optimizer = make_optimizer(params, method)
-                        history.backoffs.append(f"{history.stop_reason}, lr halved")
+                    backs_off = extend and monitor.just_rolled_back and (epoch >= len(plan) or not method.early_stop)
+                    if backs_off and back_off(history.stop_reason):  # a smaller step, from the rolled-back weights
                         history.stop_reason = ""
                     if history.stop_reason:
                         history.rolled_back_to_start = monitor.rolled_back and monitor.last_good_step == 0
@@ -326,8 +329,8 @@ def train_loop(
     history.check_seconds = guard.seconds if guard is not None else 0.0
     history.extra_steps = max(0, step - steps) if extend else 0
     if history.backoffs:
-        halvings = sum(b.endswith("lr halved") for b in history.backoffs)
-        note = f"learning rate halved {halvings}× after retain accuracy fell ({history.backoffs[0]})"
+        note = (f"learning rate halved {len(history.backoffs)}× after retain accuracy fell "
+                f"({history.backoffs[0]}, lr halved)")
         history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
     if history.extra_steps:
         note = f"small data: {history.extra_steps} steps past the {method.epochs} planned epochs (min_steps {method.min_steps})"
@@ -400,13 +403,16 @@ class Monitor:
         """How far retain accuracy is below its value before unlearning (0 without a retain set)."""
         start = time.perf_counter()
         try:
-            return self.start_retain - self._retain_acc(model) if self.retain is not None else 0.0
+            return self._drop(model)
         finally:
             self.seconds += time.perf_counter() - start
 
+    def _drop(self, model: nn.Module) -> float:
+        return self.start_retain - self._retain_acc(model) if self.retain is not None else 0.0
+
     def _check(self, model: nn.Module, step: int) -> str:
         self.just_rolled_back = False
-        drop = self.start_retain - self._retain_acc(model) if self.retain is not None else 0.0
+        drop = self._drop(model)
         if drop > self.max_drop:
             model.load_state_dict(self.last_good)
             self.rolled_back = self.just_rolled_back = True

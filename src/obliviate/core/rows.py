@@ -126,13 +126,10 @@ def render_table(header: list[str], body: list[list[str]], title: str = "", widt
         unbounded = Console(width=10_000)  # a measurement is clamped to the console's width
         return Measurement.get(unbounded, unbounded.options, table).maximum <= width
 
-    table = build(True)
-    if width is None or fits(table):
-        return table
-    for candidate in (build(False), build(False, compact=True)):
-        if fits(candidate):
-            return candidate
-    return candidate
+    for table in (build(*style) for style in ((True, False), (False, False), (False, True))):
+        if width is None or fits(table):
+            break
+    return table  # the compact one when nothing fits
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:

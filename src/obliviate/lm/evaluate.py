@@ -3,6 +3,7 @@ generations, samples) feeding the pure functions of :mod:`obliviate.lm.metrics`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -203,8 +204,6 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
         blocks["real_authors"] = quality_block(model, tokenizer, split.real_authors, on_forget_set=False,
                                                against=against, over_options=True)
     else:
-        import warnings
-
         warnings.warn("the split has no real-authors set: model utility is the harmonic mean of 6 values "
                       "(retain, world facts), not TOFU's 9", stacklevel=2)
     blocks["general"] = quality_block(model, tokenizer, split.general, on_forget_set=False, against=against,

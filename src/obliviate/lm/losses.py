@@ -124,8 +124,9 @@ def undial_loss(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Te
     that predict an answer token. Dong et al., "UNDIAL: Self-Distillation with Adjusted
     Logits for Robust Unlearning", 2024."""
     logits, targets, mask = shifted(logits, labels)
-    ref = ref_logits[:, :-1].to(logits.dtype)
-    adjusted = ref - beta * F.one_hot(targets, ref.shape[-1]).to(ref.dtype) * mask.unsqueeze(-1)
+    # the true token lowered by β where one is predicted (scatter: no B×T×vocab one-hot)
+    adjusted = ref_logits[:, :-1].to(logits.dtype).clone()
+    adjusted.scatter_add_(-1, targets.unsqueeze(-1), (-beta * mask).unsqueeze(-1).to(adjusted.dtype))
     if positions == "all":
         vocab = logits.shape[-1]
         return F.cross_entropy(logits.reshape(-1, vocab), F.softmax(adjusted, -1).reshape(-1, vocab))

@@ -1,8 +1,9 @@
 """GA on a language model: minimise −ℓ̄ on the forget answers (TOFU's baseline).
 Unbounded; the default budget is short.
 
-Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16.
-Ours (lr 5e-4, 3 epochs) are for tofu-mini's tiny model."""
+Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5,
+10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged
+AdamW, bf16. Ours (lr 5e-4, 3 epochs) are for tofu-mini's tiny model."""
 
 from __future__ import annotations
 

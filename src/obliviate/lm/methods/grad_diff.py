@@ -1,7 +1,9 @@
 """GradDiff: GA on the forget answers plus NLL on the retain answers (TOFU).
 
-Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16,
-forget and retain weights 1. Ours (lr 5e-4, 5 epochs) are for tofu-mini's tiny model."""
+Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5,
+10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged
+AdamW, bf16, forget and retain weights 1. Ours (lr 5e-4, 5 epochs) are for
+tofu-mini's tiny model."""
 
 from __future__ import annotations
 

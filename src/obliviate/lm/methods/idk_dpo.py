@@ -2,8 +2,10 @@
 the starting model (log-probabilities cached once), plus NLL on the retain set.
 Maini et al. (TOFU), 2024; Rafailov et al., NeurIPS 2023.
 
-Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16,
-β 0.1, forget and retain weights 1. Ours (lr 1e-3, 10 epochs) are for tofu-mini's tiny model."""
+Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5,
+10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged
+AdamW, bf16, β 0.1, forget and retain weights 1. Ours (lr 1e-3, 10 epochs) are for
+tofu-mini's tiny model."""
 
 from __future__ import annotations
 

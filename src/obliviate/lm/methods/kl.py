@@ -28,4 +28,5 @@ class KLMinimisation(FrozenReferenceMethod):
     def loss(self, model, inputs):
         r = inputs["retain"]
         kl = kl_to_reference(logits_of(model, r), self.reference_logits(r), r["labels"], self.positions)
-        return self.forget_weight * ga_loss(mean_nll(model, inputs["forget"], self.nll_average)) + self.retain_weight * kl
+        forget = ga_loss(mean_nll(model, inputs["forget"], self.nll_average))
+        return self.forget_weight * forget + self.retain_weight * kl

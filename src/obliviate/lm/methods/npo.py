@@ -4,8 +4,8 @@ Zhang et al., "Negative Preference Optimization", COLM 2024.
 
 Defaults (lr 1e-3, 10 epochs, retain weight 10) are tuned on tofu-mini's tiny model,
 trained at lr 5e-3. Reference settings (OpenUnlearning's TOFU experiment,
-Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16,
-β 0.1, forget and retain weights 1."""
+Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32
+(8 × 4 accumulation), paged AdamW, bf16, β 0.1, forget and retain weights 1."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 Fan et al., "Simplicity Prevails: Rethinking Negative Preference Optimization for LLM
 Unlearning", 2024. Reference defaults: β = 4.5, γ = 0, forget weight 0.125. Choice:
 forget weight 1 (0.125 barely moved tofu-mini's tiny model), lr 1e-3, 10 epochs.
-Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16,
-β 4.5, δ 0, forget weight 0.125, retain weight 1."""
+Reference settings (OpenUnlearning's TOFU experiment, Llama-class models): lr 1e-5,
+10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged
+AdamW, bf16, β 4.5, δ 0, forget weight 0.125, retain weight 1."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 weigh most), plus NLL on the retain set. Wang et al., "Rethinking LLM Unlearning
 Objectives", ICLR 2025.
 
-Reference settings (OpenUnlearning, Llama-class models): lr 1e-5, 5 epochs, β 1, forget
-and retain weights 1 (otherwise as its TOFU experiment: lr 1e-5, 10 epochs with 1 of warmup, weight decay 0.01, batch 32 (8 × 4 accumulation), paged AdamW, bf16).
-Ours (lr 1e-3, 5 epochs) are for tofu-mini's tiny model."""
+Reference settings (OpenUnlearning's WGA config, Llama-class models): lr 1e-5, 5
+epochs, β 1, forget and retain weights 1; otherwise its TOFU experiment's (warmup 1
+epoch, weight decay 0.01, batch 32, paged AdamW, bf16). Ours (lr 1e-3, 5 epochs) are
+for tofu-mini's tiny model."""
 
 from __future__ import annotations
 
