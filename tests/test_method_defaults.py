@@ -8,13 +8,19 @@ outcome documented in docs/methods.md.
   5 points (never a collapse: retain within 20 points, test within 17);
 - weak:    it moves forget accuracy less than half way (the run is flagged when it
   moved less than a point), while retain accuracy holds;
-- refused: a clear ValueError (UNSIR is class-level only);
+- refused: a clear one-line ``MethodRefused`` naming the method's documented
+  limitation (UNSIR is class-level only, and refuses when its impair leaves the class
+  recognised; IU refuses a forget set the model already fits);
 - damaging: none of these (it neither forgets half way nor keeps retain accuracy):
   a failure, documented in docs/methods.md.
 
 A cell within half a point of a threshold (``BAND``) passes as either neighbour:
 another CPU's rounding can move it across (mnist1d random:0.1 RL's test gap: 5.1 points on one machine, under 5 where the
-earlier expectations were measured).
+earlier expectations were measured). Two cells ("forgets/costly") are further apart
+between the two machines they were measured on (floating-point differences between
+the CPUs move early stopping to another check): SalUn on mnist1d random:0.1
+(test gap 5.9 on one, 4.1 on the other) and NegGrad+ on mnist1d class:3 (retain /
+test gap 2.9 / 3.8 against 5.2 / 6.3).
 
 The last four settings are a user's own small tabular datasets (iris, wine,
 breast_cancer from scikit-learn, 4 Gaussian blobs in 6-D), each with an MLP the user
@@ -44,15 +50,15 @@ EXPECTED = {  # one entry per setting, in the order above
     "fisher":           ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ft":               ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ga":               ("forgets", "costly", "costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "iu":               ("forgets", "weak", "forgets", "forgets", "weak", "forgets", "forgets", "forgets"),
+    "iu":               ("forgets", "weak", "forgets", "forgets", "refused", "forgets", "forgets", "forgets"),
     "l1_sparse":        ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "lfssd":            ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "neggrad_plus":     ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "neggrad_plus":     ("forgets", "forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "rl":               ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
-    "salun":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "salun":            ("forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "scrub":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
-    "unsir":            ("forgets", "refused", "forgets", "weak", "weak", "forgets", "weak", "weak"),
+    "unsir":            ("forgets", "refused", "forgets", "refused", "refused", "refused", "refused", "refused"),
 }
 
 
@@ -91,7 +97,7 @@ def outcome(original, retrained, split, method, band: float = 0.0):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = obliviate.unlearn(original, split.forget, split.retain, method=method, seed=0, holdout=split.val)
-    except ValueError as err:
+    except obliviate.MethodRefused as err:
         return {"refused"}, None, str(err)
     model = result.model
     # the retrained model forgets a whole class entirely; on blobs there is no reference
@@ -123,9 +129,10 @@ def test_default_outcome_is_as_documented(settings, method, setting):
     original, retrained, split = settings[setting]
     expected = EXPECTED[method][SETTINGS.index(setting)]
     near, result, summary = outcome(original, retrained, split, method, band=BAND)
-    assert expected in near, f"{near}, documented {expected}: update docs/methods.md if it is better ({summary})"
+    assert near & set(expected.split("/")), f"{near}, documented {expected}: update docs/methods.md if it is better ({summary})"
     if expected == "refused":
-        assert "class-level only" in summary
+        assert "class-level only" in summary or "(documented limitation); use " in summary
+        assert "\n" not in summary
         return
     if expected == "weak" and abs(result.after["forget_acc"] - result.before["forget_acc"]) < 1:
         assert "did_not_forget" in result.flags

@@ -285,6 +285,31 @@ def test_iu_step_is_the_references_vector_through_the_damped_fisher():
                                rtol=1e-4, atol=1e-6)
 
 
+def test_iu_refuses_a_forget_set_the_model_already_fits():
+    """iris' setosa under an MLP trained to 100%: mean loss 6e-5, forget gradient 1.4% of the
+    retain set's; the influence of removing it is ~0, so IU refuses before changing anything."""
+    from helpers.own_models import own_setting
+
+    own = own_setting("iris")
+    with pytest.raises(obliviate.MethodRefused, match=r"^iu cannot unlearn this forget set: the model already fits "
+                                                      r"it \(its mean gradient is 1\.4% of the retain set's\)"):
+        obliviate.unlearn(own.original, own.forget, own.retain, method="iu")
+
+
+def test_bench_records_a_refused_method_as_a_row_with_the_original_scores(monkeypatch, tmp_path):
+    from obliviate import bench
+    from obliviate.classify.methods import iu
+    from obliviate.core.store import Store
+
+    monkeypatch.setattr(iu, "MIN_FORGET_GRADIENT", 1e9)  # every forget set "already fitted"
+    rows = {r["method"]: r for r in bench.run(bench.plan("digits", "class:3", ["iu", "ft"], [0]), Store(tmp_path),
+                                              show_progress=False)}
+    assert rows["iu"]["flags"] == ["refused"] and "documented limitation" in rows["iu"]["stop_reason"]
+    assert rows["iu"]["metrics"]["forget_acc"] == rows["original"]["metrics"]["forget_acc"]
+    assert rows["iu"]["hparams"]["damping"] == 1.0
+    assert rows["ft"]["flags"] != ["refused"]  # the bench went on
+
+
 # -- Boundary Shrink / Expanding --------------------------------------------------------
 
 def test_boundary_shrink_relabels_to_the_nearest_wrong_class_under_fgsm():
@@ -333,6 +358,27 @@ def test_unsir_noise_maximises_the_error_for_the_forgotten_class(digits_class3):
     target = torch.full((len(noise),), 3)
     random_inputs = torch.randn(noise.shape, generator=make_generator(1))
     assert F.cross_entropy(original(noise), target) > F.cross_entropy(original(random_inputs), target)
+
+
+def test_unsir_refuses_when_its_impair_leaves_the_class_recognised():
+    """On a user's MLP (iris) the impair teaches "noise -> class" and the class stays
+    recognised: refused by name, the caller's model untouched; on digits' CNN the impair
+    moves the class and UNSIR runs."""
+    from helpers.own_models import own_setting
+
+    own = own_setting("iris")
+    before = [p.detach().clone() for p in own.original.parameters()]
+    with pytest.raises(obliviate.MethodRefused, match=r"unsir's impair left the forgotten class 100% recognised.*"
+                                                      r"documented limitation\); use rl or salun$"):
+        obliviate.unlearn(own.original, own.forget, own.retain, method="unsir")
+    assert all(torch.equal(a, b) for a, b in zip(before, own.original.parameters()))
+
+
+def test_unsir_impair_check_passes_where_the_impair_works(digits_class3):
+    _, split, original, _ = digits_class3
+    with pytest.warns(obliviate.UnlearningWarning, match="collapsed"):  # the impair alone, before any repair
+        result = obliviate.unlearn(original, split.forget, split.retain, method="unsir", epochs=1, min_steps=0)
+    assert accuracy(result.model, split.forget) <= 0.75 * accuracy(original, split.forget)
 
 
 # -- DUCK -------------------------------------------------------------------------------

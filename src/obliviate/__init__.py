@@ -7,9 +7,9 @@
 
 from obliviate import metrics
 from obliviate.api import methods, tasks, unlearn
-from obliviate.core.results import UnlearningWarning, UnlearnResult
+from obliviate.core.results import MethodRefused, UnlearningWarning, UnlearnResult
 from obliviate.evaluate import evaluate
 
 __version__ = "0.1.0"
 __all__ = ["unlearn", "evaluate", "methods", "tasks", "metrics", "UnlearnResult",
-           "UnlearningWarning", "__version__"]
+           "UnlearningWarning", "MethodRefused", "__version__"]

@@ -16,9 +16,9 @@ from torch import nn
 from obliviate.classify.evaluate import evaluate
 from obliviate.classify.tasks import ClassifierTask, Split, get_task
 from obliviate.classify.training import cached_model
-from obliviate.classify.unlearn import unlearn_classifier
+from obliviate.classify.unlearn import hparams_of, unlearn_classifier
 from obliviate.core.registry import build, get_method
-from obliviate.core.results import TEST_LOSS_POINTS
+from obliviate.core.results import TEST_LOSS_POINTS, MethodRefused
 from obliviate.core.results import judged_flags as judge
 from obliviate.core.store import Store
 from obliviate.core.rows import PSEUDO_METHODS, check_hparams, check_lists, pm, progress_bars, record, summarize, with_bar
@@ -93,16 +93,23 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                 else:
                     hp = bench.hparams.get(method, {})
                     epochs_of_method = build(method, hp, "classifier").__dict__.get("epochs", 1)
-                    result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
-                        original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
-                        holdout=bench.split.val), epochs_of_method, quiet=True)
-                    scores, seconds = score(result.model, bench.split, ref_scores), result.seconds
-                    row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores,
-                                                                          ref_scores),
-                               stop_reason=result.stop_reason)
+                    try:
+                        result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
+                            original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
+                            holdout=bench.split.val), epochs_of_method, quiet=True)
+                    except MethodRefused as refusal:  # the model is unchanged: the row shows the original's scores
+                        result = None
+                        scores, seconds = original_scores, 0.0
+                        row.update(hparams=hparams_of(build(method, hp, "classifier")), flags=["refused"],
+                                   stop_reason=str(refusal))
+                    else:
+                        scores, seconds = score(result.model, bench.split, ref_scores), result.seconds
+                        row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores,
+                                                                              ref_scores),
+                                   stop_reason=result.stop_reason)
                 row["metrics"] = {k: scores[k] for k in METRIC_KEYS} | {"seconds": seconds}
                 if method not in ("original", "retrain"):
-                    row["metrics"]["check_seconds"] = result.check_seconds
+                    row["metrics"]["check_seconds"] = result.check_seconds if result is not None else 0.0
                 if "forget_test_acc" in scores:
                     row["metrics"]["forget_test_acc"] = scores["forget_test_acc"]
                 row["gaps"] = {k: scores[f"{k}_gap"] for k in METRIC_KEYS}

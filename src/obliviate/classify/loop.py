@@ -156,6 +156,7 @@ class Phase:
     loss: Callable[[nn.Module, Batch], torch.Tensor]
     lr_scale: float = 1.0
     active: Callable[[], bool] = lambda: True  # checked when the pass starts; False skips it
+    after: Callable[[nn.Module], None] = lambda model: None  # called when the pass is complete (e.g. to check it)
 
 
 @dataclass
@@ -319,6 +320,7 @@ def train_loop(
                     model.train()
             if history.diverged or history.stop_reason:
                 break
+            phase.after(model)
         if count:
             history.losses.append(total / count)
         if history.diverged or history.stop_reason:

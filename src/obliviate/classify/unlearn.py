@@ -58,7 +58,7 @@ def unlearn_classifier(
     if history.rolled_back_to_start:
         flags.append("rolled_back")
     result = UnlearnResult(
-        model=work, method=method, hparams=_asdict(algorithm), seed=seed, seconds=seconds,
+        model=work, method=method, hparams=hparams_of(algorithm), seed=seed, seconds=seconds,
         history=history.losses, before=before, after=after,
         flags=flags, stop_reason=history.stop_reason, check_seconds=checks,
     )
@@ -123,7 +123,7 @@ def health(model: nn.Module, data: UnlearnData) -> dict[str, float]:
     return out
 
 
-def _asdict(algorithm) -> dict[str, Any]:
+def hparams_of(algorithm) -> dict[str, Any]:
     import dataclasses
 
     return {f.name: getattr(algorithm, f.name) for f in dataclasses.fields(algorithm)}

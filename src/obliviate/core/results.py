@@ -26,9 +26,17 @@ FLAG_TEXT = {
     "lost_utility": "lost model utility: more than 0.05 below the retain-only model's",
     "collapsed": "collapsed: retain accuracy fell by more than 20 points",
     "diverged": "diverged: non-finite loss or weights",
+    "refused": "refused: the method's documented limitation applies to this model or data (the reason is in "
+               "the row's stop_reason); the model is unchanged",
     "rolled_back": "rolled back to the start: every step cost more retain accuracy than allowed "
                    "(learning rate too high?); the model is unchanged",
 }
+
+
+class MethodRefused(ValueError):
+    """A method that cannot work on this model or data, refused with the documented
+    limitation that says why (the model is left unchanged): ``bench`` records the row
+    as "refused" instead of stopping."""
 
 
 class RunFailed(Exception):

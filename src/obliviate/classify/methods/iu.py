@@ -16,6 +16,15 @@ plain influence of the forget set).
 halved while retain accuracy falls more than ``max_retain_drop`` points, doubled
 while forget accuracy is above the retrained-model target (when known), so one
 default works on models whose curvature differs by orders of magnitude.
+
+Known limitation, refused: a model that already fits the forget set almost
+perfectly (iris' setosa, linearly separable, CE loss 6e-5 under an MLP trained with
+Adam to 100%) has a vanishing forget gradient, so the influence estimate of removing
+those examples is about zero and the step carries nothing about them: on iris the
+search reached strength 11.3 with setosa still 100% recognised and 3 retain points
+lost. When ‖ḡ_f‖ is below ``MIN_FORGET_GRADIENT`` (10%) of ‖ḡ_r‖ IU raises
+``MethodRefused`` (a ``ValueError``) before any change (measured: iris 1.4%; wine, breast_cancer, 6-D
+blobs 119–187%; digits and mnist1d 413–774%, random:0.1 included).
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ from obliviate.classify.grads import flat, per_sample_grads, summed_batch_grads,
 from obliviate.classify.loop import History, Method, along, search_strength
 from obliviate.core.devices import to_model
 from obliviate.core.registry import register
+from obliviate.core.results import MethodRefused
+
+MIN_FORGET_GRADIENT = 0.1  # ‖ḡ_f‖ / ‖ḡ_r‖ below which the forget set has no influence left to remove
 
 
 def woodbury_inverse_hvp(per_example: torch.Tensor, v: torch.Tensor, damping: float) -> torch.Tensor:
@@ -67,9 +79,14 @@ class InfluenceUnlearning(Method):
         """H⁻¹v per parameter (the step at scale 1)."""
         n_f, n_r = size(data.forget), size(data.retain)
         forget = mean_gradient(model, data.forget)
-        v = flat(forget)
+        v, retain = flat(forget), flat(mean_gradient(model, data.retain))
+        share = float(v.norm() / retain.norm().clamp_min(torch.finfo(retain.dtype).tiny))
+        if share < MIN_FORGET_GRADIENT:
+            raise MethodRefused(
+                f"iu cannot unlearn this forget set: the model already fits it (its mean gradient is {share:.1%} of "
+                f"the retain set's), so its influence is ~0 (documented limitation); use ft, rl or salun")
         if self.retain_term:
-            v = v - flat(mean_gradient(model, data.retain))
+            v = v - retain
         v = v * n_f / (n_f + n_r)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         rows = []
