@@ -80,7 +80,7 @@ class LossMethod(Method):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: Literal["constant", "cosine"] = "constant"
+    schedule: Literal["constant", "cosine", "multistep"] = "constant"  # multistep: ×0.1 at 50% and 75% of the epochs
     early_stop: bool = False
     stop_slack: float = 5.0
     max_retain_drop: float = 15.0
@@ -125,7 +125,7 @@ class LossMethod(Method):
 
     def phases(self, epoch: int, data: UnlearnData) -> list[Phase]:
         """What epoch ``epoch`` does: by default one pass of ``loss`` over ``drive``.
-        Methods that alternate objectives (SCRUB) or stages (UNSIR) return several."""
+        Methods that alternate objectives (SCRUB) return several."""
         return [Phase(data, self.drive, self.loss)]
 
     def extension_phases(self, data: UnlearnData) -> list[Phase]:
@@ -156,7 +156,6 @@ class Phase:
     loss: Callable[[nn.Module, Batch], torch.Tensor]
     lr_scale: float = 1.0
     active: Callable[[], bool] = lambda: True  # checked when the pass starts; False skips it
-    after: Callable[[nn.Module], None] = lambda model: None  # called when the pass is complete (e.g. to check it)
 
 
 @dataclass
@@ -232,6 +231,9 @@ def train_loop(
     extend = bool(plan) and steps < method.min_steps and data.target_forget_acc is not None
     if method.schedule == "cosine":
         schedule = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))  # noqa: E731
+    elif method.schedule == "multistep":  # the l1-sparse / SalUn recipe: 182 epochs, ×0.1 after epochs 91 and 136
+        milestones = (int(0.5 * method.epochs), int(0.75 * method.epochs))
+        schedule = lambda step: 0.1 ** sum(step * method.epochs // steps >= m for m in milestones)  # noqa: E731
     else:
         schedule = lambda step: 1.0  # noqa: E731
     history = History()
@@ -320,7 +322,6 @@ def train_loop(
                     model.train()
             if history.diverged or history.stop_reason:
                 break
-            phase.after(model)
         if count:
             history.losses.append(total / count)
         if history.diverged or history.stop_reason:

@@ -10,6 +10,14 @@ of the training split:
 - ``worst:FRAC``   the FRAC most memorised training examples, a proxy for the
                    worst-case forget set (see ``classify/worstcase.py``).
 
+Tasks on the user's local copies of the standard datasets (nothing is downloaded;
+``--data-dir`` or ``OBLIVIATE_DATA``, see :mod:`obliviate.classify.local_datasets`):
+``cifar10``, ``cifar100`` (the binary version) and ``imagefolder`` (a user's own
+``train/<class>/`` images), with ResNet-18 (CIFAR variant) by default or another
+architecture after a slash (``cifar10/vgg16_bn``), the original / retrained recipe
+of the SalUn and l1-sparse papers, and their methods' reference settings (the
+``paper`` preset of :mod:`obliviate.classify.presets`).
+
 For class forgetting the test and validation sets are split in two: the other
 classes (``test``/``val``, where TA is measured) and the forgotten class
 (``forget_test``/``forget_val``), as the SalUn and l1-sparse papers report.
@@ -17,6 +25,7 @@ classes (``test``/``val``, where TA is measured) and the forgotten class
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -29,7 +38,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from obliviate.classify.models import MLP, SmallCNN
+from obliviate.classify.models import ARCHS, MLP, SmallCNN
+from obliviate.classify.presets import method_defaults
 
 RECIPE_VERSION = 1  # bump when task data or training code changes what a recipe produces
 
@@ -92,6 +102,18 @@ class ClassifierTask:
     recipe: dict = field(default_factory=dict)  # hyperparameters of ``retrain``
     val_fraction: float = 0.1
     split_seed: int = 0
+    preset: str = ""  # the methods' defaults at this task's scale (classify.presets); "" = their own
+    fingerprint: Callable[[], str] | None = None  # identifies a local copy of the data
+
+    def method_hparams(self, method: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``method``'s hyperparameters on this task: the task's preset under the user's."""
+        return method_defaults(self.preset, method, given)
+
+    def with_recipe(self, changes: dict[str, Any]) -> "ClassifierTask":
+        """This task with its training recipe changed (original and retrained models alike)."""
+        import dataclasses
+
+        return dataclasses.replace(self, recipe=dict(self.recipe) | dict(changes))
 
     @cached_property
     def _data(self) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
@@ -122,9 +144,11 @@ class ClassifierTask:
 
     def recipe_digest(self) -> str:
         """Identifies what training produces: recipe, data sizes and code version."""
-        text = json.dumps(
-            {"recipe": self.recipe, "version": RECIPE_VERSION, "n": len(self.train),
-             "val": self.val_fraction, "split_seed": self.split_seed}, sort_keys=True)
+        content = {"recipe": self.recipe, "version": RECIPE_VERSION, "n": len(self.train),
+                   "val": self.val_fraction, "split_seed": self.split_seed}
+        if self.fingerprint is not None:
+            content["data"] = self.fingerprint()
+        text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def split(self, spec: str | ForgetSpec) -> Split:
@@ -244,7 +268,52 @@ TASKS: dict[str, ClassifierTask] = {
 }
 
 
-def get_task(name: str) -> ClassifierTask:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
-    return TASKS[name]
+# SalUn / l1-sparse: SGD 0.1, momentum 0.9, weight decay 5e-4, batch 256, 182 epochs, ×0.1 after 91 and 136,
+# random crop 32 (padding 4) and horizontal flip (Unlearn-Sparse arg_parser.py and dataset.py)
+PAPER_RECIPE = dict(epochs=182, lr=0.1, batch_size=256, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+                    schedule="multistep", augment="crop_flip")
+# per-channel statistics of the reference code (utils.py) and, for image folders, ImageNet's
+CHANNEL_STATS = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+                 "cifar100": ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
+                 "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+LOCAL_TASKS = {"cifar10": "CIFAR-10 (binary version, local copy), 45k train / 5k val / 10k test",
+               "cifar100": "CIFAR-100 (binary version, local copy; fine labels), 45k / 5k / 10k",
+               "imagefolder": "your images: DIR/train/<class>/*.png|jpg and test/ or val/ (Tiny-ImageNet layout too)"}
+
+
+def get_task(name: str, data_dir: str | Path | None = None) -> ClassifierTask:
+    """A built-in task, or a task on a local copy (``cifar10``, ``cifar10/vgg16_bn``,
+    ...) read from ``data_dir`` (default ``$OBLIVIATE_DATA``)."""
+    if name in TASKS:
+        return TASKS[name]
+    base, _, arch = name.partition("/")
+    if base not in LOCAL_TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(list(TASKS) + list(LOCAL_TASKS))}")
+    arch = arch or "resnet18"
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r} in task {name!r}; architectures: {', '.join(ARCHS)}")
+    from obliviate.core.local_data import data_dir as resolve
+
+    root = resolve(data_dir)
+    return _local_task(base, arch, str(root) if root is not None else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _local_task(base: str, arch: str, root: str | None) -> ClassifierTask:
+    from obliviate.classify import local_datasets as local
+
+    if base == "imagefolder":
+        num_classes = len(local.folder_classes(local.folder_root(root)))
+        load, fingerprint = (lambda: local.load_folder(root)), (lambda: local.folder_fingerprint(root))
+    else:
+        local.cifar_files(base, root)  # a clear error now, before any work, if the copy is not there
+        num_classes = local.CIFAR[base][4]
+        load, fingerprint = (lambda: local.load_cifar(base, root)), (lambda: local.cifar_fingerprint(base, root))
+    mean, std = CHANNEL_STATS[base]
+    return ClassifierTask(
+        name=base if arch == "resnet18" else f"{base}/{arch}",
+        description=f"{LOCAL_TASKS[base]}, {arch}",
+        num_classes=num_classes,
+        make_model=lambda: ARCHS[arch](num_classes=num_classes, mean=mean, std=std),
+        load=load, recipe=dict(PAPER_RECIPE), preset="paper", fingerprint=functools.cache(fingerprint),
+    )

@@ -3,6 +3,8 @@
 
 Its hyperparameters are the training recipe; the built-in tasks pass their own
 original recipe, so the retrained model is trained exactly as the original was.
+``augment="crop_flip"`` is the CIFAR recipe's random crop (padding 4) and horizontal
+flip (:mod:`obliviate.classify.augment`), drawn from the run's generator.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import torch.nn.functional as F
+
+from obliviate.classify.augment import AUGMENTATIONS
 from obliviate.classify.methods.ft import FineTune
 from obliviate.classify.models import reinitialise
 from obliviate.core.registry import register
@@ -25,8 +30,16 @@ class Retrain(FineTune):
     epochs: int = 30
     lr: float = 0.05
     weight_decay: float = 5e-4
-    schedule: Literal["constant", "cosine"] = "cosine"
+    schedule: Literal["constant", "cosine", "multistep"] = "cosine"
+    augment: Literal["none", "crop_flip"] = "none"
 
     def setup(self, model, data, generator) -> None:
         reinitialise(model)
+        self.generator = generator
+
+    def loss(self, model, batch):
+        x, y = batch.retain
+        if AUGMENTATIONS[self.augment] is not None:
+            x = AUGMENTATIONS[self.augment](x, self.generator)
+        return F.cross_entropy(model(x), y)
 
