@@ -20,7 +20,8 @@ def test_methods_and_tasks_commands_list_everything(capsys):
                                                                      if m["track"] == "diffusion"}
     assert main(["tasks", "--json"]) == 0
     tasks = json.loads(capsys.readouterr().out)
-    assert {t["name"] for t in tasks} == {"digits", "mnist1d", "tofu-mini", "digits-canvas"}
+    assert {t["name"] for t in tasks} == {"digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "tofu-mini",
+                                          "digits-canvas"}
     assert next(t for t in tasks if t["name"] == "digits-canvas")["track"] == "diffusion"
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
@@ -69,7 +70,7 @@ def test_bench_reuses_cached_models_and_is_deterministic(shared_home, tmp_path):
     (["--task", "digits", "--forget", "class:3", "--methods", "ga", "--set", "ga.lrr=1"], "unknown hyperparameter 'lrr'"),
     (["--task", "digits", "--forget", "class:3", "--methods", "ga", "--set", "ga.lr=fast"], "ga.lr must be a number"),
     (["--task", "digits", "--forget", "class:3", "--methods", "ga", "--set", "rl.lr=1"], "not among the methods"),
-    (["--task", "digits", "--forget", "class:3", "--methods", "retrain", "--set", "retrain.epochs=1"], "retrain always uses the task's own"),
+    (["--task", "digits", "--forget", "class:3", "--methods", "retrain", "--set", "retrain.nosuch=1"], "nosuch"),
     (["--task", "digits", "--forget", "class:12", "--methods", "ga"], "out of range"),
     (["--task", "digits", "--forget", "random:2", "--methods", "ga"], r"\(0, 1\)"),
     (["--task", "digits", "--forget", "class:3", "--methods", "ga", "--seeds", "0,x"], "--seeds takes"),

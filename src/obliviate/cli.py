@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from obliviate.core.results import RunFailed
 
     try:
+        _use_data_dir(args)
         return args.run(args)
     except ValueError as err:  # bad input: one line, nothing written
         print(f"obliviate: error: {err}", file=sys.stderr)
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run methods × seeds on a built-in task against retraining",
                            description=f"Example: {EXAMPLE} --json out.json")
-    bench.add_argument("--task", required=True, help="built-in task (see `obliviate tasks`)")
+    bench.add_argument("--task", required=True, help="task (see `obliviate tasks`): built-in, or on a local copy with --data-dir (cifar10, cifar10/vgg16_bn, ...)")
     bench.add_argument("--forget", required=True,
                        help="forget spec of the task, e.g. class:K, random:FRAC, ids:PATH (each task's specs: "
                             "`obliviate tasks`)")
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
     bench.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     _device_option(bench)
+    _data_dir_option(bench)
     bench.set_defaults(run=_bench)
 
     ev = sub.add_parser("eval", help="rigorous evaluation: N unlearned vs N retrained models per method",
@@ -60,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json;  "
                                     "obliviate eval --task tofu-mini --forget forget05 --methods retrain,npo "
                                     "--suite full --models 8")
-    ev.add_argument("--task", required=True, help="built-in task (see `obliviate tasks`)")
+    ev.add_argument("--task", required=True, help="task (see `obliviate tasks`): built-in, or on a local copy with --data-dir (cifar10, cifar10/vgg16_bn, ...)")
     ev.add_argument("--forget", required=True, help="forget spec of the task (see `obliviate tasks`)")
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
     ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} (e.g. from tune)')
     ev.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
     _device_option(ev)
+    _data_dir_option(ev)
     ev.set_defaults(run=_eval)
 
     tune = sub.add_parser("tune", help="search a method's hyperparameters on the validation split (Optuna)",
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--out", required=True, help="hyperparameters file to write (JSON)")
     _device_option(tune)
+    _data_dir_option(tune)
     tune.set_defaults(run=_tune)
 
     run = sub.add_parser("unlearn", help="unlearn a local Hugging Face causal LM or Stable Diffusion pipeline",
@@ -141,6 +145,8 @@ def _bench(args) -> int:
     if args.json:
         _check_writable(args.json)
     console = _console()
+    if getattr(plan, "note", ""):
+        console.print(plan.note)
     store = Store(args.home)
     rows = bench.run(plan, store, show_progress=not args.no_progress, console=console)
     if not _is_main_process():
@@ -178,6 +184,8 @@ def _eval(args) -> int:
     if args.json:
         _check_writable(args.json)
     console = _console()
+    if getattr(plan, "note", ""):
+        console.print(plan.note)
     with console.status("") as status, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # flags are shown in the table
         rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
@@ -315,6 +323,25 @@ def _version() -> str:
         return version("obliviate")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _data_dir_option(parser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help="where tasks on local copies of published datasets "
+                        "(cifar10, cifar100, imagefolder, ...) find them, in their official layout "
+                        "(default: $OBLIVIATE_DATA)")
+
+
+def _use_data_dir(args) -> None:
+    """``--data-dir`` for every task of this process (tasks read ``$OBLIVIATE_DATA``)."""
+    import os
+
+    from obliviate.core.local_data import ENV
+
+    given = getattr(args, "data_dir", None)
+    if given is not None:
+        if not os.path.isdir(given):
+            raise ValueError(f"--data-dir {given!r} is not a directory")
+        os.environ[ENV] = os.path.abspath(given)
 
 
 def _device_option(parser) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from torch import nn
 
 from obliviate.classify.evaluate import evaluate
+from obliviate.classify.presets import describe
 from obliviate.classify.tasks import ClassifierTask, Split, get_task
 from obliviate.classify.training import cached_model
 from obliviate.classify.unlearn import hparams_of, unlearn_classifier
@@ -37,6 +38,7 @@ class BenchPlan:
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str | None = None  # where models train and are scored (None: CPU)
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
+    note: str = ""  # which defaults the methods take (the task's preset), printed before the run
 
     @property
     def forget(self) -> str:
@@ -48,6 +50,10 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
     """Validate a benchmark request; every error is a one-line ``ValueError``."""
     methods, seeds = [m.strip() for m in methods if m.strip()], list(seeds)
     the_task = get_task(task)
+    hparams = {k: dict(v) for k, v in (hparams or {}).items()}
+    recipe = hparams.pop("retrain", {})
+    if recipe:  # retrain.* changes the task's training recipe: the original's and the retrained model's
+        the_task = the_task.with_recipe(_typed("retrain", the_task.recipe | recipe))
     split = the_task.split(forget)
     check_lists(methods, seeds)
     for m in methods:
@@ -55,9 +61,16 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
             info = get_method(m, "classifier")
             if getattr(info.cls, "class_level_only", False) and split.spec.kind != "class":
                 raise ValueError(f"{m} is class-level only: use a class:K forget spec, not {split.spec.text!r}")
-    hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     check_hparams(methods, hparams, "classifier")
-    return BenchPlan(the_task, split, methods, seeds, hparams, device)
+    hparams = {m: _typed(m, the_task.method_hparams(m, hparams.get(m))) for m in methods
+               if m not in PSEUDO_METHODS + ("retrain",) and the_task.method_hparams(m, hparams.get(m))}
+    return BenchPlan(the_task, split, methods, seeds, hparams, device, note=describe(the_task.preset, methods))
+
+
+def _typed(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` (command-line strings among them) as the method's typed values."""
+    built = build(method, hparams, "classifier")
+    return {k: getattr(built, k) for k in hparams}
 
 
 def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, float]:

@@ -33,7 +33,8 @@ class ClassifierEval(EvalModels):
     def unlearn(self, original, method: str, seed: int):
         split = self.split
         return unlearn_classifier(original, split.forget, split.retain, method, seed,
-                                  self.plan.hparams.get(method, {}), holdout=split.val)
+                                  self.plan.task.method_hparams(method, self.plan.hparams.get(method)),
+                                  holdout=split.val)
 
     def side(self, models: list) -> EvalSide:
         split, confidences = self.split, []

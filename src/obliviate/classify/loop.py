@@ -229,13 +229,7 @@ def train_loop(
     plan = [method.phases(epoch, data) for epoch in range(method.epochs)]
     steps = max(1, sum(_steps(phase, method) for phases in plan for phase in phases))
     extend = bool(plan) and steps < method.min_steps and data.target_forget_acc is not None
-    if method.schedule == "cosine":
-        schedule = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))  # noqa: E731
-    elif method.schedule == "multistep":  # the l1-sparse / SalUn recipe: 182 epochs, ×0.1 after epochs 91 and 136
-        milestones = (int(0.5 * method.epochs), int(0.75 * method.epochs))
-        schedule = lambda step: 0.1 ** sum(step * method.epochs // steps >= m for m in milestones)  # noqa: E731
-    else:
-        schedule = lambda step: 1.0  # noqa: E731
+    schedule = functools.partial(schedule_factor, method.schedule, steps=steps, epochs=method.epochs)
     history = History()
     guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend else None
     monitor = guard if method.early_stop else None
@@ -339,6 +333,19 @@ def train_loop(
         note = f"small data: {history.extra_steps} steps past the {method.epochs} planned epochs (min_steps {method.min_steps})"
         history.stop_reason = f"{history.stop_reason}; {note}" if history.stop_reason else note
     return history
+
+
+def schedule_factor(schedule: str, step: int, steps: int, epochs: int) -> float:
+    """The learning rate's factor at optimiser step ``step`` of ``steps`` (``epochs``
+    epochs): 1 (``constant``); half a cosine from 1 to 0 (``cosine``); ×0.1 from epoch
+    ⌊E/2⌋ and again from ⌊3E/4⌋ (``multistep``: the l1-sparse / SalUn recipe's
+    milestones 91 and 136 of 182 epochs, torch's ``MultiStepLR`` stepped per epoch)."""
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    if schedule == "multistep":
+        epoch = step * epochs // steps
+        return 0.1 ** sum(epoch >= m for m in (epochs // 2, 3 * epochs // 4))
+    return 1.0
 
 
 def _epochs(plan: list[list[Phase]], extension: Callable[[], list[Phase]], go_on: Callable[[], bool]):

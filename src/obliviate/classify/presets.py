@@ -6,7 +6,9 @@ method's dataclass (which suit the built-in CPU tasks and a user's small models)
 README "Unlearning") and SalUn (OPTML-Group/Unlearn-Saliency, Classification/README)
 commands run them. Every unlearning run there is SGD (momentum 0.9, weight decay
 5e-4, batch 256; the multi-step schedule's milestones 91 and 136 are past the last
-epoch, so the rate is constant). Methods without a published CIFAR-10 command in
+epoch, so the rate is constant), and nothing more: no small-data extension
+(``min_steps=0``) and, for GA, no early stopping (the run's flags still say when it
+collapsed or did not forget). Methods without a published CIFAR-10 command in
 those repositories keep their own defaults, and the bench says so.
 """
 
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-_SGD = dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=256, schedule="constant")
+# min_steps=0: no small-data extension (a reference run is its epochs, nothing more)
+_SGD = dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=256, schedule="constant", min_steps=0)
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "ft": _SGD | dict(epochs=10, lr=0.01),         # Unlearn-Sparse: --unlearn FT --unlearn_lr 0.01 --unlearn_epochs 10
-        "ga": _SGD | dict(epochs=5, lr=1e-4),          # --unlearn GA --unlearn_lr 0.0001 --unlearn_epochs 5
+        "ga": _SGD | dict(epochs=5, lr=1e-4, early_stop=False),  # --unlearn GA --unlearn_lr 0.0001 --unlearn_epochs 5
         "l1_sparse": _SGD | dict(epochs=10, lr=0.01),  # --unlearn FT_prune --unlearn_lr 0.01 --unlearn_epochs 10
         "rl": _SGD | dict(epochs=10, lr=0.013),        # SalUn: --unlearn RL --unlearn_epochs 10 --unlearn_lr 0.013
         "salun": _SGD | dict(epochs=10, lr=0.013),     # the same command with --mask_path (saliency mask)

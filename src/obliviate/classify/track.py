@@ -32,16 +32,21 @@ class ClassifierTrack(Track):
         return isinstance(model, nn.Module)
 
     def task_names(self) -> tuple[str, ...]:
-        from obliviate.classify.tasks import TASKS
+        from obliviate.classify.tasks import LOCAL_TASKS, TASKS
 
-        return tuple(TASKS)
+        return tuple(TASKS) + tuple(LOCAL_TASKS)
 
     def tasks(self) -> list[dict[str, Any]]:
-        from obliviate.classify.tasks import TASKS
+        from obliviate.classify.models import ARCHS
+        from obliviate.classify.tasks import LOCAL_TASKS, PAPER_RECIPE, TASKS
 
-        return [{"name": t.name, "track": self.name, "description": t.description, "num_classes": t.num_classes,
-                 "recipe": dict(t.recipe), "forget_specs": "class:K, random:FRAC, worst:FRAC, ids:PATH"}
-                for t in TASKS.values()]
+        specs = "class:K, random:FRAC, worst:FRAC, ids:PATH"
+        built_in = [{"name": t.name, "track": self.name, "description": t.description, "num_classes": t.num_classes,
+                     "recipe": dict(t.recipe), "forget_specs": specs} for t in TASKS.values()]
+        local = [{"name": name, "track": self.name, "num_classes": {"cifar10": 10, "cifar100": 100}.get(name, "folders"),
+                  "description": f"{text}; --data-dir; architectures {', '.join(ARCHS)} (e.g. {name}/vgg16_bn)",
+                  "recipe": dict(PAPER_RECIPE), "forget_specs": specs} for name, text in LOCAL_TASKS.items()]
+        return built_in + local
 
     def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, holdout=None,
                 device=None, precision=None, **options):
@@ -108,8 +113,8 @@ class ClassifierTrack(Track):
         def distance(method: str, hparams: dict) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = unlearn_classifier(original, split.forget, split.retain, method, seed, hparams,
-                                            holdout=split.val)
+                result = unlearn_classifier(original, split.forget, split.retain, method, seed,
+                                            the_task.method_hparams(method, hparams), holdout=split.val)
             return avg_gap(on_validation(result.model), reference)
 
         return distance

@@ -236,8 +236,10 @@ def track_named(name: str) -> Track:
 
 
 def track_for_task(task: str) -> Track:
+    """The track of a task name; a name may carry a variant after "/" (``cifar10/vgg16_bn``)."""
+    base = task.partition("/")[0]
     for track in tracks():
-        if task in track.task_names():
+        if base in track.task_names():
             return track
     names = [n for t in tracks() for n in t.task_names()]
     raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(names)}")
