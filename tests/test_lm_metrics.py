@@ -204,7 +204,8 @@ def test_raw_text_gets_no_eos_and_a_qa_pair_does():
 
     tok = WordTokenizer(["Question:", "q", "Answer:", "a", "b"])
     assert encode(tok, "", "a b").input_ids == [5, 6]  # MUSE-style passage: OpenUnlearning adds no EOS
-    assert encode(tok, "Answer:", "a b").input_ids == [4, 5, 6, 1]
+    pair = encode(tok, "q", "a b")  # "Question: q\nAnswer:" + " a b" + EOS, labels on the answer and EOS
+    assert pair.input_ids == [2, 3, 4, 5, 6, 1] and pair.labels == [-100, -100, -100, 5, 6, 1]
 
 
 def test_world_facts_truth_ratio_compares_the_options_with_the_answer(monkeypatch):

@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                      help="pipeline only: autocast precision of the training loop (default fp32); for a language "
                           "model use --set torch_dtype=bfloat16")
+    run.add_argument("--max-length", type=int, help="LM only: tokens per example (default: the model's context, at "
+                     "most 2048); longer prompts are cut from the left, long texts split into chunks")
+    run.add_argument("--chat-template", choices=("auto", "none"), help="LM only: auto (default) uses the "
+                     "tokenizer's chat template when it has one; none: 'Question: ...\\nAnswer: ...'")
+    run.add_argument("--system-prompt", help='LM only, with a chat template (default "You are a helpful assistant.", '
+                     'as OpenUnlearning; "" for none)')
     run.set_defaults(run=_unlearn)
 
     rep = sub.add_parser("report", help="write a self-contained HTML report of bench or eval results",
@@ -233,6 +239,9 @@ def _unlearn(args) -> int:
         if not eq or not key:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         hparams[key] = value
+    for key in ("max_length", "chat_template", "system_prompt"):  # the LM track's text format
+        if getattr(args, key) is not None:
+            hparams[key] = getattr(args, key)
     track = track_for_model(args.model)
     options = {"concept": args.concept, "anchor": args.anchor, "device": _device(args), "precision": args.precision,
                "keep_diverged": args.keep_diverged}

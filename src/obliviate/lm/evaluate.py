@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from obliviate.lm import metrics as M
 from obliviate.lm.corpus import QA, LMSplit
-from obliviate.lm.text import answer_text, encode_qa, on_device, pad, prompt_of
+from obliviate.lm.text import Example, answer_text, encode_all, on_device, pad, prompt_ids
 
 IGNORE = -100
 
@@ -47,7 +47,7 @@ def score(model, tokenizer, qas: Sequence[QA], answers: Sequence[str] | None = N
     process scores every world-size-th example and the results are gathered, so
     every process returns the whole, identical :class:`Scores`."""
     model.eval()
-    examples = [encode_qa(tokenizer, qa, None if answers is None else answers[i]) for i, qa in enumerate(qas)]
+    examples = encode_all(tokenizer, qas, "scored examples", answers)
     rank, world = _rank_and_world()
     mine = list(range(rank, len(examples), world))
     rows: dict[int, tuple] = {}
@@ -100,28 +100,24 @@ def generate(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 3
     """Greedy answers (``samples`` = 0, one per question) or ``samples`` answers per
     question sampled at ``temperature``; returns a list of answers per question."""
     model.eval()
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
     torch.manual_seed(seed)
     answers: list[list[str]] = []
-    try:
-        for start in range(0, len(questions), batch_size):
-            prompts = [prompt_of(q) for q in questions[start:start + batch_size]]
-            enc = on_device(dict(tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)), model)
-            budget = _generation_budget(model, enc["input_ids"].shape[1], max_new_tokens)
-            kwargs = dict(max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id,
-                          eos_token_id=tokenizer.eos_token_id)
-            if samples:
-                kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                              num_return_sequences=samples)
-            else:
-                kwargs.update(do_sample=False)
-            out = model.generate(**enc, **kwargs)
-            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            per = max(samples, 1)
-            answers += [[t.strip() for t in texts[i:i + per]] for i in range(0, len(texts), per)]
-    finally:
-        tokenizer.padding_side = side
+    for start in range(0, len(questions), batch_size):
+        asked = [prompt_ids(tokenizer, q) for q in questions[start:start + batch_size]]
+        enc = pad([Example(ids, ids) for ids in asked], tokenizer.pad_token_id, side="left")
+        enc = on_device({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}, model)
+        budget = _generation_budget(model, enc["input_ids"].shape[1], max_new_tokens)
+        kwargs = dict(max_new_tokens=budget, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id)
+        if samples:
+            kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                          num_return_sequences=samples)
+        else:
+            kwargs.update(do_sample=False)
+        out = model.generate(**enc, **kwargs)
+        texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        per = max(samples, 1)
+        answers += [[t.strip() for t in texts[i:i + per]] for i in range(0, len(texts), per)]
     return answers
 
 

@@ -1,15 +1,27 @@
 """Text plumbing for the language-model track: the prompt format, tokenisation with
 answer-only labels, padding, a locally trained tokenizer, and the user's JSONL data.
 
-A question/answer pair becomes ``"Question: {q}\\nAnswer:"`` followed by
-``" {a}"`` and the end-of-sequence token; the loss (and every answer metric) covers
-the answer tokens only, as in TOFU. Raw text has no prompt and no EOS: every token
-counts (but the first, which nothing predicts).
+A question/answer pair becomes its prompt followed by the answer and the
+end-of-sequence token; the loss (and every answer metric) covers the answer tokens
+only, as in TOFU. Raw text has no prompt and no EOS: every token counts (but the
+first, which nothing predicts). The prompt is the tokenizer's chat template when it
+has one (OpenUnlearning's convention for chat models: system prompt "You are a
+helpful assistant.", ``date_string`` "10 Apr 2025" so that Llama-3 templates do not
+print today's date), else ``"Question: {q}\nAnswer:"`` and ``" {a}"`` (the
+``Question: …\nAnswer: …`` text of OpenUnlearning's base-model template), with the
+tokenizer's BOS first when the tokenizer adds one itself (Llama, Mistral; not GPT-2).
+
+A :class:`TextFormat` says which, and how long an example may be. It travels with
+the tokenizer (:func:`use_format`, :func:`format_of`): every encoding of a run's
+examples, training items and every metric alike, uses the same one, so a model is
+never scored under a prompt it was not trained with.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,36 +33,178 @@ from obliviate.lm.corpus import QA
 
 IGNORE = -100
 PROMPT = "Question: {question}\nAnswer:"
+MAX_LENGTH_CAP = 2048  # tokens: OpenUnlearning's MUSE setting (TOFU uses 512); longer contexts only when asked
+CHAT_SYSTEM_PROMPT = "You are a helpful assistant."
+CHAT_DATE = "10 Apr 2025"
 
 
 def prompt_of(question: str) -> str:
+    """The plain (no chat template) prompt text of ``question``."""
     return PROMPT.format(question=question)
 
 
 @dataclass(frozen=True)
+class TextFormat:
+    """How examples become tokens: ``max_length`` tokens at most (prompts are cut from
+    the left so the answer stays; an answer longer than that is cut at its end, and
+    raw text is split into ``max_length`` chunks for training), the tokenizer's chat
+    template (``chat``) with ``system_prompt``, and whether BOS leads (``bos``)."""
+
+    max_length: int = MAX_LENGTH_CAP
+    chat: bool = False
+    system_prompt: str = CHAT_SYSTEM_PROMPT
+    bos: bool = False
+
+
+_FORMATS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def use_format(tokenizer, fmt: TextFormat) -> TextFormat:
+    """Make ``fmt`` the format of every later encoding with ``tokenizer``."""
+    _FORMATS[tokenizer] = fmt
+    return fmt
+
+
+def format_of(tokenizer) -> TextFormat:
+    """The format set for ``tokenizer``, else the one :func:`resolve_format` gives it."""
+    found = _FORMATS.get(tokenizer)
+    return found if found is not None else use_format(tokenizer, resolve_format(tokenizer))
+
+
+def model_context(model) -> int | None:
+    config = getattr(model, "config", None)
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+
+def resolve_format(tokenizer, model=None, max_length: int | None = None, chat_template: str = "auto",
+                   system_prompt: str | None = None) -> TextFormat:
+    """The format for ``tokenizer`` (and ``model``): ``max_length`` default the model's
+    context (else the tokenizer's ``model_max_length``) capped at ``MAX_LENGTH_CAP``;
+    ``chat_template`` ``"auto"`` (the tokenizer's template when it has one) or
+    ``"none"``; BOS when the tokenizer adds it itself. One-line errors for a
+    ``max_length`` the model cannot take or a template the tokenizer lacks."""
+    if chat_template not in ("auto", "none"):
+        raise ValueError(f"chat_template must be 'auto' or 'none', got {chat_template!r}")
+    context = model_context(model) if model is not None else None
+    if context is None and 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
+        context = tokenizer.model_max_length
+    if max_length is None:
+        max_length = min(context or MAX_LENGTH_CAP, MAX_LENGTH_CAP)
+    elif not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an integer >= 2 tokens, got {max_length!r}")
+    elif context is not None and max_length > context:
+        raise ValueError(f"max_length {max_length} exceeds the model's context of {context} tokens")
+    chat = chat_template == "auto" and getattr(tokenizer, "chat_template", None) is not None
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    adds_bos = bos_id is not None and tokenizer("a", add_special_tokens=True)["input_ids"][:1] == [bos_id]
+    return TextFormat(max_length, chat, CHAT_SYSTEM_PROMPT if system_prompt is None else system_prompt, adds_bos)
+
+
+def describe_format(fmt: TextFormat) -> str:
+    """One line for the user: which prompt, how long, BOS."""
+    prompt = "the tokenizer's chat template" if fmt.chat else repr(PROMPT + " {answer}")
+    return f"text format: {prompt}, max_length {fmt.max_length}" + (", BOS first" if fmt.bos else "")
+
+
+@dataclass(frozen=True)
 class Example:
-    """A tokenised example: ``labels`` is ``IGNORE`` outside the answer."""
+    """A tokenised example: ``labels`` is ``IGNORE`` outside the answer; ``cut`` counts
+    the prompt and answer tokens dropped to fit ``max_length``."""
 
     input_ids: list[int]
     labels: list[int]
+    cut_prompt: int = 0
+    cut_answer: int = 0
 
 
-def encode(tokenizer, prompt: str, answer: str, max_length: int = 128) -> Example:
-    """Tokens of prompt + " answer" + EOS, with labels on the answer (and EOS) only.
-    Raw text (no prompt) gets no EOS, as OpenUnlearning's pretraining-style items (MUSE):
-    it is a passage cut from a longer text, not a finished answer."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
-    answer_ids = tokenizer((" " if prompt else "") + answer, add_special_tokens=False)["input_ids"]
-    if prompt and tokenizer.eos_token_id is not None:
+def _messages(fmt: TextFormat, question: str) -> list[dict]:
+    system = [{"role": "system", "content": fmt.system_prompt}] if fmt.system_prompt else []
+    return system + [{"role": "user", "content": question}]
+
+
+def _template(tokenizer, messages, generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt,
+                                        date_string=CHAT_DATE)
+    return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
+
+
+def prompt_ids(tokenizer, question: str, fmt: TextFormat | None = None) -> list[int]:
+    """The tokens that ask ``question`` (what generation starts from)."""
+    fmt = fmt or format_of(tokenizer)
+    if fmt.chat:
+        return _template(tokenizer, _messages(fmt, question), generation_prompt=True)
+    ids = tokenizer(prompt_of(question), add_special_tokens=False)["input_ids"]
+    return ([tokenizer.bos_token_id] if fmt.bos else []) + ids
+
+
+def encode(tokenizer, question: str, answer: str, fmt: TextFormat | None = None) -> Example:
+    """Tokens of the prompt of ``question`` + the answer + EOS, labels on the answer
+    (and EOS) only; ``question`` "" is raw text (no prompt, no EOS; BOS as the
+    tokenizer has it). Too long: the prompt is cut from the left (BOS kept), then
+    the answer at its end. Raw text is a passage cut from a longer text, not a
+    finished answer: no EOS, as OpenUnlearning's pretraining-style items (MUSE)."""
+    fmt = fmt or format_of(tokenizer)
+    head = [tokenizer.bos_token_id] if fmt.bos else []
+    if not question:
+        body = head + tokenizer(answer, add_special_tokens=False)["input_ids"]
+        kept = body[:fmt.max_length]
+        return Example(kept, list(kept), 0, len(body) - len(kept))
+    if fmt.chat:
+        asked = prompt_ids(tokenizer, question, fmt)
+        full = _template(tokenizer, _messages(fmt, question) + [{"role": "assistant", "content": answer}], False)
+        if full[:len(asked)] != asked:
+            raise ValueError(f"the chat template renders the question {question[:40]!r} differently with and "
+                             "without its answer: cannot tell the answer tokens apart (--chat-template none)")
+        answer_ids = full[len(asked):]
+        bos_id = getattr(tokenizer, "bos_token_id", None)
+        leads = bos_id is not None and asked[:1] == [bos_id]
+        head, asked = (asked[:1], asked[1:]) if leads else ([], asked)  # BOS stays first when the prompt is cut
+    else:
+        asked = tokenizer(prompt_of(question), add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None and answer_ids[-1:] != [tokenizer.eos_token_id]:
         answer_ids = answer_ids + [tokenizer.eos_token_id]
-    ids = (prompt_ids + answer_ids)[:max_length]
-    labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_length]
-    return Example(ids, labels)
+    room = fmt.max_length - len(head)
+    kept_answer = answer_ids[:room]
+    kept_prompt = asked[len(asked) - min(len(asked), room - len(kept_answer)):] if room > len(kept_answer) else []
+    if not kept_answer:
+        raise ValueError(f"max_length {fmt.max_length} leaves no answer token for {question[:40]!r}")
+    ids = head + kept_prompt + kept_answer
+    labels = [IGNORE] * (len(head) + len(kept_prompt)) + kept_answer
+    return Example(ids, labels, len(asked) - len(kept_prompt), len(answer_ids) - len(kept_answer))
 
 
-def encode_qa(tokenizer, qa: QA, answer: str | None = None, max_length: int = 128) -> Example:
-    return encode(tokenizer, prompt_of(qa.question) if qa.question else "", qa.answer if answer is None else answer,
-                  max_length)
+def encode_qa(tokenizer, qa: QA, answer: str | None = None, fmt: TextFormat | None = None) -> Example:
+    return encode(tokenizer, qa.question, qa.answer if answer is None else answer, fmt)
+
+
+def encode_all(tokenizer, qas: Sequence[QA], what: str, answers: Sequence[str] | None = None) -> list[Example]:
+    """:func:`encode_qa` of every pair, warning once (by count) when some did not fit."""
+    examples = [encode_qa(tokenizer, qa, None if answers is None else answers[i]) for i, qa in enumerate(qas)]
+    warn_cut(examples, what, format_of(tokenizer).max_length)
+    return examples
+
+
+def warn_cut(examples: Sequence[Example], what: str, max_length: int) -> None:
+    """Warn (by count) about examples that did not fit ``max_length``: never a silent cut."""
+    too_long = sum(bool(e.cut_prompt or e.cut_answer) for e in examples)
+    if too_long:
+        prompts, answers = sum(e.cut_prompt > 0 for e in examples), sum(e.cut_answer > 0 for e in examples)
+        warnings.warn(f"{what}: {too_long} of {len(examples)} examples are longer than max_length={max_length} "
+                      f"tokens: {prompts} prompts cut from the left, {answers} answers or texts cut at the end "
+                      "(raise --max-length to keep them whole)", stacklevel=3)
+
+
+def text_chunks(tokenizer, text: str) -> list[Example]:
+    """Raw ``text`` as consecutive ``max_length``-token training examples (no token
+    dropped; BOS on each chunk when the tokenizer adds one), as OpenUnlearning's
+    pretraining-style datasets do for MUSE's long documents."""
+    fmt = format_of(tokenizer)
+    head = [tokenizer.bos_token_id] if fmt.bos else []
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    step = fmt.max_length - len(head)
+    return [Example(head + ids[i:i + step], head + ids[i:i + step]) for i in range(0, len(ids), step)
+            if len(ids[i:i + step]) > 1 or i == 0]
 
 
 def answer_text(tokenizer, qa: QA) -> str:
@@ -117,10 +271,23 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
 
 
-def read_jsonl(path: str | Path) -> list[QA]:
-    """The user's forget/retain data: JSONL lines ``{"question": ..., "answer": ...}``
-    (optionally ``paraphrase``, ``perturbed`` (a list), ``key``), or ``{"text": ...}``
-    for raw text (becomes an answer with an empty question: every token counts)."""
+# JSONL fields: ours, and TOFU's published names for the same things (its *_perturbed files)
+FIELDS = {"question": "question", "answer": "answer", "text": "text", "paraphrase": "paraphrase",
+          "paraphrased_answer": "paraphrase", "perturbed": "perturbed", "perturbed_answer": "perturbed",
+          "person": "person", "key": "key", "paraphrased_question": "paraphrased_question"}
+# what a missing field turns off, for the warning (evaluation only)
+NEEDED_BY = {"paraphrase": "the truth ratio against the paraphrase (TOFU's forget truth ratio)",
+             "perturbed": "the truth ratio and forget quality"}
+
+
+def read_jsonl(path: str | Path, warn_missing: bool = False) -> list[QA]:
+    """The user's data: JSONL lines ``{"question": ..., "answer": ...}`` (optionally
+    ``paraphrase`` / TOFU's ``paraphrased_answer``, ``perturbed`` / TOFU's
+    ``perturbed_answer`` (a list), ``person``, ``key``; TOFU's ``paraphrased_question``
+    is accepted and not used), or ``{"text": ...}`` for raw text (an answer with an
+    empty question: every token counts). Any other field is an error naming the
+    known ones. ``warn_missing``: warn, by field name, when question/answer rows lack
+    a field a metric needs."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist")
@@ -137,22 +304,51 @@ def read_jsonl(path: str | Path) -> list[QA]:
         rows.append(qa_from_dict(row, f"{path}:{lineno}"))
     if not rows:
         raise ValueError(f"{path} holds no examples")
+    if warn_missing:
+        warn_missing_fields(rows, str(path))
     return rows
 
 
+def warn_missing_fields(rows: Sequence[QA], what: str) -> None:
+    pairs = [qa for qa in rows if qa.question]
+    for field_name, needed_by in NEEDED_BY.items():
+        missing = sum(not getattr(qa, field_name) for qa in pairs)
+        if missing:
+            names = " / ".join(k for k, v in FIELDS.items() if v == field_name)
+            warnings.warn(f"{what}: {missing} of {len(pairs)} rows have no {names}: {needed_by} is not computed "
+                          "for them", stacklevel=3)
+
+
 def qa_from_dict(row: dict, where: str = "example") -> QA:
-    if "text" in row and "question" not in row:
-        text = row["text"]
+    unknown = sorted(set(row) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; known fields: "
+                         f"{', '.join(FIELDS)}")
+    given = {}
+    for name, value in row.items():
+        ours = FIELDS[name]
+        if ours in given:
+            raise ValueError(f"{where}: both {name!r} and another name for {ours!r} are given")
+        given[ours] = value
+    if "text" in given and "question" not in given:
+        text = given["text"]
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"{where}: 'text' must be a non-empty string")
-        return QA("", text)
-    question, answer = row.get("question"), row.get("answer")
+        if set(given) - {"text", "key", "person"}:
+            raise ValueError(f"{where}: a 'text' row takes no {sorted(set(given) - {'text', 'key', 'person'})}")
+        return QA("", text, person=given.get("person", ""), key=given.get("key", ""))
+    if "text" in given:
+        raise ValueError(f"{where}: a row is either 'text' or 'question'/'answer', not both")
+    question, answer = given.get("question"), given.get("answer")
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"{where}: a question/answer example needs a non-empty 'question' (or use 'text')")
     if not isinstance(answer, str) or not answer.strip():
         raise ValueError(f"{where}: the question {question!r} has no answer")
-    perturbed = row.get("perturbed", [])
-    if isinstance(perturbed, str) or not all(isinstance(p, str) for p in perturbed):
-        raise ValueError(f"{where}: 'perturbed' must be a list of strings")
-    return QA(question, answer, row.get("paraphrase", ""), tuple(perturbed), row.get("person", ""),
-              row.get("key", ""))
+    perturbed = given.get("perturbed", [])
+    if isinstance(perturbed, str) or not isinstance(perturbed, list) or not all(isinstance(p, str) for p in perturbed):
+        raise ValueError(f"{where}: 'perturbed' must be a list of strings (TOFU: 'perturbed_answer')")
+    for name in ("paraphrase", "person", "key", "paraphrased_question"):
+        if not isinstance(given.get(name, ""), str):
+            raise ValueError(f"{where}: {name!r} must be a string")
+    return QA(question, answer, given.get("paraphrase", ""), tuple(perturbed), given.get("person", ""),
+              given.get("key", ""))

@@ -53,16 +53,21 @@ class LMTrack(Track):
     def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, tokenizer=None,
                 device=None, **options):
         from obliviate.lm.models import load_pretrained
+        from obliviate.lm.text import resolve_format
         from obliviate.lm.unlearn import as_qa_list, unlearn_lm
 
         given = sorted(k for k, v in options.items() if v is not None)
         if given:
             raise ValueError(f"option(s) {', '.join(given)} do not apply to a language model")
+        formatting = _formatting(hparams)
         if isinstance(model, (str, os.PathLike)):
             model, tokenizer = load_pretrained(model, **_loading(hparams))
+        if tokenizer is None:
+            raise ValueError("a language model needs its tokenizer: pass tokenizer=...")
         return unlearn_lm(model, tokenizer, as_qa_list(forget, "forget"),
                           as_qa_list(retain, "retain") if retain is not None else None,
-                          method, seed, hparams, progress=progress is not None, device=device)
+                          method, seed, hparams, progress=progress is not None, device=device,
+                          text_format=resolve_format(tokenizer, model, **formatting))
 
     def unlearn_files(self, model_path, forget_path, retain_path, method, seed, hparams, out, options, say):
         import shutil
@@ -72,21 +77,23 @@ class LMTrack(Track):
         from obliviate.core.registry import build, get_method
         from obliviate.core.results import RunFailed, refuse_diverged
         from obliviate.lm.models import load_pretrained
-        from obliviate.lm.text import read_jsonl
+        from obliviate.lm.text import describe_format, read_jsonl, resolve_format
         from obliviate.lm.unlearn import unlearn_lm
 
         if options.get("concept") or options.get("anchor"):
             raise ValueError("--concept / --anchor are for diffusers pipelines; for a language model put the data "
                              "in --forget")
-        loading = _loading(hparams)
+        loading, formatting = _loading(hparams), _formatting(hparams)
         build(method, hparams, self.name)  # a bad method or hyperparameter fails before any heavy work
         if "retain" in get_method(method, self.name).needs and not retain_path:
             raise ValueError(f"method {method!r} needs a retain set: pass --retain FILE")
         forget = read_jsonl(forget_path)
         retain = read_jsonl(retain_path) if retain_path else None
         model, tokenizer = load_pretrained(model_path, **loading)
+        text_format = resolve_format(tokenizer, model, **formatting)
+        say(describe_format(text_format))
         result = unlearn_lm(model, tokenizer, forget, retain, method, seed, hparams, progress=True,
-                            device=options.get("device"))
+                            device=options.get("device"), text_format=text_format)
         for line in result.warnings():
             say(f"[bold red]WARNING[/] {line}")
         refuse_diverged(result, options.get("keep_diverged", False))
@@ -149,6 +156,22 @@ class LMTrack(Track):
 
 
 LOADING_KEYS = ("torch_dtype", "attn_implementation")
+
+
+FORMAT_KEYS = ("max_length", "chat_template", "system_prompt")
+
+
+def _formatting(hparams: dict) -> dict:
+    """How examples are tokenised (``max_length``, ``chat_template`` auto | none,
+    ``system_prompt``; see :class:`~obliviate.lm.text.TextFormat`), taken out of the
+    method's hyperparameters; ``max_length`` given as text (``--set``) is converted."""
+    out = {k: hparams.pop(k) for k in FORMAT_KEYS if k in hparams}
+    if isinstance(out.get("max_length"), str):
+        try:
+            out["max_length"] = int(out["max_length"])
+        except ValueError:
+            raise ValueError(f"max_length must be an integer, got {out['max_length']!r}") from None
+    return out
 
 
 def _loading(hparams: dict) -> dict:

@@ -30,7 +30,8 @@ from obliviate.core.results import UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 from obliviate.lm.corpus import QA
 from obliviate.lm.losses import batch_nll, sequence_nll
-from obliviate.lm.text import Example, encode, encode_qa, on_device, pad, prompt_of
+from obliviate.lm.text import (Example, TextFormat, encode, encode_qa, format_of, on_device, pad, resolve_format,
+                               text_chunks, use_format, warn_cut)
 
 IDK_ANSWERS = ("I don't know.", "I have no idea.", "I'm not sure about that.", "That is something I don't know.",
                "I can't answer that.", "I'm afraid I don't know.")
@@ -223,8 +224,13 @@ def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int
 
 
 def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | None, method: str, seed: int,
-               hparams: dict[str, Any], progress: bool = False, device: str | torch.device | None = None) -> UnlearnResult:
+               hparams: dict[str, Any], progress: bool = False, device: str | torch.device | None = None,
+               text_format: TextFormat | None = None) -> UnlearnResult:
     """Validate, copy the model, cache references, train with the method's loss, check health.
+
+    ``text_format`` (default: :func:`~obliviate.lm.text.resolve_format` for this model
+    and tokenizer: the tokenizer's chat template if any, the model's context capped at
+    2048 tokens) is how every example is tokenised, for training and for every score.
 
     ``device`` (None: where ``model`` is) places the copy; training runs where the
     ``transformers.Trainer`` puts it: that device on a single machine, each process's
@@ -248,14 +254,15 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     if target.type == "cuda" and (target.index or 0) != torch.cuda.current_device() and not _launched():
         raise ValueError(f"the Trainer trains on the current CUDA device (cuda:{torch.cuda.current_device()}), not "
                          f"{target}: run with CUDA_VISIBLE_DEVICES={target.index} and --device cuda")
+    use_format(tokenizer, text_format or resolve_format(tokenizer, model))
     work = copy.deepcopy(model).to(target)
     generator = seed_everything(seed)
-    forget_items = [{"example": encode_qa(tokenizer, qa)} for qa in forget]
+    forget_items, questions = training_items(tokenizer, forget, "forget set")
     algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator)
     if "idk_logp" in algorithm.needs_reference:
-        for i, (item, qa) in enumerate(zip(forget_items, forget)):
-            item["idk"] = encode(tokenizer, prompt_of(qa.question) if qa.question else "", IDK_ANSWERS[i % len(IDK_ANSWERS)])
-    retain_items = [{"example": encode_qa(tokenizer, qa)} for qa in retain] if "retain" in info.needs else None
+        for i, (item, question) in enumerate(zip(forget_items, questions)):
+            item["idk"] = encode(tokenizer, question, IDK_ANSWERS[i % len(IDK_ANSWERS)])
+    retain_items = training_items(tokenizer, retain, "retain set")[0] if "retain" in info.needs else None
     cache_reference(algorithm, work, tokenizer, forget_items, retain_items)
     before = lm_health(work, tokenizer, forget, retain)
     model_to_train = _with_lora(work, algorithm) if algorithm.lora else work
@@ -286,6 +293,20 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
 
         warnings.warn(message, UnlearningWarning, stacklevel=4)
     return result
+
+
+def training_items(tokenizer, qas: Sequence[QA], what: str) -> tuple[list[dict], list[str]]:
+    """One training item per QA pair, and per ``max_length`` chunk of raw text (no
+    token of a long document is dropped), with each item's question ("" for text);
+    a pair too long is cut, with a warning."""
+    items, questions, pairs = [], [], []
+    for qa in qas:
+        chunks = [encode_qa(tokenizer, qa)] if qa.question else text_chunks(tokenizer, qa.answer)
+        pairs += chunks if qa.question else []
+        items += [{"example": chunk} for chunk in chunks]
+        questions += [qa.question] * len(chunks)
+    warn_cut(pairs, what, format_of(tokenizer).max_length)
+    return items, questions
 
 
 def _launched() -> bool:
