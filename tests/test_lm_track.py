@@ -78,6 +78,23 @@ def test_the_same_seed_gives_the_same_model(tiny):
     assert all(torch.equal(a, b) for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()))
 
 
+def test_the_frozen_reference_may_run_on_another_device_with_the_same_result(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    runs = [obliviate.unlearn(original, split.forget, split.retain, method="kl", tokenizer=tokenizer, epochs=1.0,
+                              **extra) for extra in ({}, {"reference_device": "cpu"})]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()))
+    assert runs[1].hparams["reference_device"] == "cpu" and "the method's own" in runs[1].defaults
+
+
+def test_warmup_is_honoured_and_the_reference_schedule_decays():
+    from obliviate.core.registry import build
+    from obliviate.lm.unlearn import scheduler_name
+
+    assert scheduler_name(build("npo", {}, "lm")) == "constant"
+    assert scheduler_name(build("npo", {"warmup_ratio": 0.1}, "lm")) == "constant_with_warmup"  # was ignored
+    assert scheduler_name(build("npo", {"warmup_ratio": 0.1, "lr_schedule": "linear"}, "lm")) == "linear"
+
+
 def test_lora_trains_adapters_and_returns_a_merged_plain_model(tiny):
     _, _, original, _, tokenizer, split = tiny
     result = obliviate.unlearn(original, split.forget, split.retain, method="npo", tokenizer=tokenizer,

@@ -65,6 +65,8 @@ class UnlearnResult:
     last epoch (early stopping), empty if it did not. ``seconds`` is the method's own
     wall time; ``check_seconds`` (where the track measures it) the health checks
     around it and the early-stopping checks during it: the user waits for both.
+    ``defaults`` says which defaults the method took where a track scales them with
+    the model (language models: the method's own, or the reference preset).
     """
 
     model: Any
@@ -78,6 +80,7 @@ class UnlearnResult:
     flags: list[str] = field(default_factory=list)
     stop_reason: str = ""
     check_seconds: float | None = None  # health checks (and early-stopping checks), not in ``seconds``
+    defaults: str = ""
 
     @property
     def ok(self) -> bool:

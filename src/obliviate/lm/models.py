@@ -58,7 +58,7 @@ class LMRecipe:
 
 def training_args(output_dir: str, *, epochs: float, lr: float, batch_size: int, seed: int,
                   weight_decay: float = 0.0, warmup_ratio: float = 0.0, scheduler: str = "linear",
-                  progress: bool = False, device: torch.device | None = None):
+                  progress: bool = False, device: torch.device | None = None, grad_accumulation: int = 1):
     """``TrainingArguments`` for a quiet, deterministic run that writes nothing to keep,
     on the CPU when ``device`` is the CPU (or None without CUDA), else on the launcher's GPU."""
     import inspect
@@ -70,7 +70,8 @@ def training_args(output_dir: str, *, epochs: float, lr: float, batch_size: int,
     warmup = {"warmup_ratio": warmup_ratio} if "warmup_ratio" in accepts else {"warmup_steps": warmup_ratio}
     return TrainingArguments(
         output_dir=output_dir, num_train_epochs=epochs, learning_rate=lr,
-        per_device_train_batch_size=batch_size, weight_decay=weight_decay, **warmup,
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accumulation,
+        weight_decay=weight_decay, **warmup,
         lr_scheduler_type=scheduler, seed=seed, data_seed=seed, report_to="none",
         save_strategy="no", logging_strategy="no", disable_tqdm=not progress,
         remove_unused_columns=False, dataloader_num_workers=0,

@@ -94,6 +94,7 @@ class LMTrack(Track):
         say(describe_format(text_format))
         result = unlearn_lm(model, tokenizer, forget, retain, method, seed, hparams, progress=True,
                             device=options.get("device"), text_format=text_format)
+        say(f"{method}: {result.defaults}")
         for line in result.warnings():
             say(f"[bold red]WARNING[/] {line}")
         refuse_diverged(result, options.get("keep_diverged", False))

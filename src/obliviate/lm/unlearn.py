@@ -30,6 +30,7 @@ from obliviate.core.results import UnlearnResult, health_flags
 from obliviate.core.seeding import seed_everything
 from obliviate.lm.corpus import QA
 from obliviate.lm.losses import batch_nll, sequence_nll
+from obliviate.lm.presets import method_defaults
 from obliviate.lm.text import (Example, TextFormat, encode, encode_qa, format_of, on_device, pad, resolve_format,
                                text_chunks, use_format, warn_cut)
 
@@ -47,6 +48,8 @@ class LMMethod:
     batch_size: int = 16
     weight_decay: float = 0.0
     warmup_ratio: float = 0.0
+    grad_accumulation: int = 1  # optimiser step every this many batches (effective batch = batch_size × this)
+    lr_schedule: Literal["constant", "linear"] = "constant"  # after the warmup
     forget_weight: float = 1.0
     retain_weight: float = 1.0
     lora: bool = False
@@ -59,8 +62,8 @@ class LMMethod:
 
     def __post_init__(self) -> None:
         name = self.method_name
-        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1:
-            raise ValueError(f"{name}: epochs and lr must be > 0 and batch_size >= 1")
+        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.grad_accumulation < 1:
+            raise ValueError(f"{name}: epochs and lr must be > 0, batch_size and grad_accumulation >= 1")
         if self.forget_weight < 0 or self.retain_weight < 0:
             raise ValueError(f"{name}: forget_weight and retain_weight must be >= 0")
 
@@ -79,18 +82,31 @@ class LMMethod:
 class FrozenReferenceMethod(LMMethod):
     """Base of the methods that compare with π_ref's whole next-token distribution at
     every position (KL, UNDIAL): a frozen copy of the starting model runs beside the
-    trained one (caching its outputs would cost positions × vocabulary floats).
+    trained one, on ``reference_device`` if given (a second GPU). Caching its outputs
+    instead would cost positions × vocabulary floats: TOFU's retain90 (3,600 answers,
+    ~60 positions each padded) with Llama-3's 128,256-token vocabulary in fp32 is
+    ~110 GB; the copy costs one set of weights (2.5 GB for Llama-3.2-1B in bf16, 16 GB
+    for an 8B model) and one extra forward pass per step.
     ``positions``: over "all" positions of the padded batch (OpenUnlearning's) or the
     "answer" tokens only."""
 
     positions: Literal["all", "answer"] = "all"  # validated by the registry, as every Literal field
+    reference_device: str = ""  # where the frozen copy runs ("": beside the trained model), e.g. "cuda:1"
 
     def setup(self, model, tokenizer, forget, generator) -> None:
+        from obliviate.core.devices import resolve_device
+
         self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+        self.pinned = resolve_device(self.reference_device) if self.reference_device else None
+        if self.pinned is not None:
+            self.reference.to(self.pinned)
 
     @torch.no_grad()
     def reference_logits(self, batch: dict) -> torch.Tensor:
-        return logits_of(self.reference.to(batch["input_ids"].device), batch)
+        device = batch["input_ids"].device
+        if self.pinned is None:
+            return logits_of(self.reference.to(device), batch)
+        return logits_of(self.reference, {k: v.to(self.pinned) for k, v in batch.items()}).to(device)
 
 
 def logits_of(model, batch: dict) -> torch.Tensor:
@@ -193,6 +209,15 @@ def cache_reference(method: LMMethod, model, tokenizer, forget: list[dict], reta
 
 # -- the Trainer ------------------------------------------------------------------------
 
+def scheduler_name(method: LMMethod) -> str:
+    """The Trainer's ``lr_scheduler_type``: linear decay after the warmup (the reference
+    preset), or constant, with the warmup when there is one (plain "constant" would
+    ignore ``warmup_ratio``)."""
+    if method.lr_schedule == "linear":
+        return "linear"
+    return "constant_with_warmup" if method.warmup_ratio else "constant"
+
+
 def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int, output_dir: str,
                  progress: bool = False, device: torch.device | None = None):
     from transformers import Trainer, TrainerCallback
@@ -216,8 +241,9 @@ def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int
             trainer.epoch_losses.append([])
 
     args = training_args(output_dir, epochs=method.epochs, lr=method.lr, batch_size=method.batch_size, seed=seed,
-                         weight_decay=method.weight_decay, warmup_ratio=method.warmup_ratio, scheduler="constant",
-                         progress=progress, device=device)
+                         weight_decay=method.weight_decay, warmup_ratio=method.warmup_ratio,
+                         scheduler=scheduler_name(method),
+                         progress=progress, device=device, grad_accumulation=method.grad_accumulation)
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
                              callbacks=[EpochEnd()])
     return quiet(trainer, progress)
@@ -240,6 +266,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     from obliviate.core.devices import resolve_device
 
     info = get_method(method, "lm")
+    hparams, defaults_note = method_defaults(method, sum(p.numel() for p in model.parameters()), hparams)
     algorithm = build(method, hparams, "lm")
     forget, retain = list(forget or []), list(retain or [])
     if not forget:
@@ -287,7 +314,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     after = lm_health(work, tokenizer, forget, retain)
     result = UnlearnResult(model=work, method=method, hparams={f.name: getattr(algorithm, f.name) for f in fields(algorithm)},
                            seed=seed, seconds=seconds, history=losses, before=before, after=after,
-                           flags=health_flags(before, after, diverged))
+                           flags=health_flags(before, after, diverged), defaults=defaults_note)
     for message in result.warnings():
         from obliviate.core.results import UnlearningWarning
 

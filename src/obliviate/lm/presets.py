@@ -1,0 +1,48 @@
+"""Language-model method defaults that scale with the model.
+
+Each method's dataclass defaults are tuned for tofu-mini's 443k-parameter model
+(lr 5e-4 to 1e-2, no warmup): applied to a 7B model they would wreck it in a few
+steps. A model with at least ``REFERENCE_FROM`` parameters gets the reference
+settings instead: OpenUnlearning's TOFU unlearning experiment
+(``configs/experiment/unlearn/tofu/default.yaml`` over ``configs/trainer/finetune.yaml``):
+lr 1e-5, 10 epochs with one of warmup, then linear decay (the Trainer's default),
+weight decay 0.01, batch 8 with 4 accumulation steps (32), and each method's own
+config (``configs/trainer/<Method>.yaml``) for its loss weights. The user's values
+always win; the preset in use is reported (:func:`describe`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REFERENCE_FROM = 100_000_000  # parameters
+
+_TOFU = dict(lr=1e-5, epochs=10.0, warmup_ratio=0.1, weight_decay=0.01, batch_size=8, grad_accumulation=4,
+             lr_schedule="linear")
+REFERENCE: dict[str, dict[str, Any]] = {
+    "ga": _TOFU,
+    "grad_diff": _TOFU | dict(forget_weight=1.0, retain_weight=1.0),   # GradDiff.yaml: gamma 1, alpha 1
+    "kl": _TOFU | dict(forget_weight=1.0, retain_weight=1.0),          # GradDiff with retain_loss_type KL
+    "npo": _TOFU | dict(beta=0.1, forget_weight=1.0, retain_weight=1.0),  # NPO.yaml
+    "simnpo": _TOFU | dict(beta=4.5, delta=0.0, forget_weight=0.125, retain_weight=1.0),  # SimNPO.yaml
+    "idk_dpo": _TOFU | dict(beta=0.1, forget_weight=1.0, retain_weight=1.0),  # DPO.yaml
+    "wga": _TOFU | dict(epochs=5.0, beta=1.0, forget_weight=1.0, retain_weight=1.0),  # WGA.yaml
+    "undial": _TOFU | dict(lr=1e-4, beta=10.0, retain_weight=0.0),     # UNDIAL.yaml: no retain term
+    "rmu": _TOFU | dict(layer=7, steering=2.0),                        # RMU.yaml
+}
+
+
+def method_defaults(method: str, parameters: int, given: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``method``'s hyperparameters for a model of ``parameters`` parameters (the
+    reference preset under the user's ``given`` ones) and a line saying which."""
+    if parameters < REFERENCE_FROM or method not in REFERENCE:
+        return dict(given), describe("", parameters)
+    return dict(REFERENCE[method]) | dict(given), describe("reference", parameters)
+
+
+def describe(preset: str, parameters: int) -> str:
+    size = f"{parameters / 1e9:.2f}B" if parameters >= 1e9 else f"{parameters / 1e6:.1f}M"
+    if preset:
+        return (f"defaults: OpenUnlearning's reference settings for a {size}-parameter model "
+                f"(>= {REFERENCE_FROM / 1e6:.0f}M; lr 1e-5, warmup, weight decay 0.01, batch 8 x 4)")
+    return f"defaults: the method's own (tuned for tiny models; this one has {size} parameters)"
