@@ -119,6 +119,23 @@ def _parser() -> argparse.ArgumentParser:
                      'as OpenUnlearning; "" for none)')
     run.set_defaults(run=_unlearn)
 
+    evl = sub.add_parser("evaluate", help="score a local model on a benchmark from your local copy (no unlearning)",
+                         description="Example: obliviate evaluate --model DIR --benchmark tofu --forget forget10 "
+                                     "--data-dir TOFU --retain-model RETAIN_DIR --json out.json")
+    evl.add_argument("--model", required=True, help="local model directory")
+    evl.add_argument("--benchmark", required=True, help="language models: tofu")
+    evl.add_argument("--forget", required=True, help="the benchmark's split, e.g. forget10")
+    evl.add_argument("--retain-model", metavar="DIR", help="the retain-only model (forget quality, PrivLeak)")
+    evl.add_argument("--retain-logs", metavar="FILE", help="instead of --retain-model: its logs (from --save-logs, "
+                     "or OpenUnlearning's TOFU_EVAL.json of a retain model)")
+    evl.add_argument("--save-logs", metavar="FILE", help="write this model's logs for later --retain-logs")
+    evl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="loading and text format: torch_dtype, attn_implementation, max_length, chat_template, "
+                          "system_prompt")
+    evl.add_argument("--json", metavar="FILE", help="write the rows to FILE (JSON)")
+    _data_dir_option(evl)
+    evl.set_defaults(run=_evaluate)
+
     rep = sub.add_parser("report", help="write a self-contained HTML report of bench or eval results",
                          description="Example: obliviate report out.json --out report.html; or from the store: "
                                      "obliviate report --task digits --forget class:3 --out report.html")
@@ -248,6 +265,40 @@ def _unlearn(args) -> int:
     console = _console()
     track.unlearn_files(args.model, args.forget, args.retain, args.method, args.seed, hparams, str(out), options,
                         console.print)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from obliviate.core.rows import save_json
+    from obliviate.core.track import track_for_model
+
+    if args.json:
+        _check_writable(args.json)
+    if args.save_logs:
+        _check_writable(args.save_logs)
+    hparams = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        hparams[key] = value
+    console = _console()
+    options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
+               "data_dir": args.data_dir, "hparams": hparams}
+    rows = track_for_model(args.model).evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
+    from rich.table import Table
+
+    keys = [k for k in rows[0]["metrics"] if isinstance(rows[0]["metrics"][k], (int, float))]
+    table = Table(title=f"{args.benchmark} · {args.forget}")
+    table.add_column("metric")
+    for row in rows:
+        table.add_column(f"{row['role']}: {Path(row['model']).name}", justify="right")
+    for key in keys:
+        table.add_row(key, *(f"{row['metrics'].get(key, float('nan')):.4g}" for row in rows))
+    console.print(table)
+    if args.json:
+        save_json(rows, args.json)
+        console.print(f"rows written to {args.json}")
     return 0
 
 

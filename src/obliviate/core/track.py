@@ -145,6 +145,12 @@ class Track:
         """``obliviate unlearn``: load a local model directory, unlearn, write ``out`` atomically."""
         raise ValueError(f"the {self.name} track has no `obliviate unlearn` for model directories")
 
+    def evaluate_files(self, model_path: str, benchmark: str, forget: str, options: dict[str, Any],
+                       say: Callable[[str], None]) -> list[dict]:
+        """``obliviate evaluate``: score a local model on a benchmark from a local copy,
+        without unlearning anything; one row per model."""
+        raise ValueError(f"the {self.name} track has no `obliviate evaluate` yet")
+
     # -- bench ----------------------------------------------------------------------
     def plan_bench(self, task: str, forget: str, methods: list[str], seeds: list[int],
                    hparams: dict[str, dict[str, Any]], device: str | None = None) -> Any:

@@ -232,13 +232,58 @@ def evaluate_lm(model, tokenizer, split: LMSplit, reference: dict | None = None,
     if relearn:
         out.update(relearn_attack(model, tokenizer, split, seed=seed))
     if reference is not None:
+        if len(reference["_forget_truth_ratios"]) != len(split.forget):
+            raise ValueError(f"the retain model's logs hold {len(reference['_forget_truth_ratios'])} forget truth "
+                             f"ratios, the forget set has {len(split.forget)} questions: logs of another split?")
         quality = M.forget_quality(forget["_ratios"], reference["_forget_truth_ratios"])
         out["forget_quality"] = quality
         out["log10_forget_quality"] = float(np.log10(max(quality, 1e-300)))
         out["privleak"] = M.privleak(1 - out["mia_mink_auc"], 1 - reference["mia_mink_auc"])
-        out["mia_reference_auc"] = M.mia_auc(M.reference_score(f.avg_nll, reference["_forget_avg_nll"]),
-                                             M.reference_score(h.avg_nll, reference["_holdout_avg_nll"]))
+        if "_forget_avg_nll" in reference:  # not in OpenUnlearning's retain logs
+            out["mia_reference_auc"] = M.mia_auc(M.reference_score(f.avg_nll, reference["_forget_avg_nll"]),
+                                                 M.reference_score(h.avg_nll, reference["_holdout_avg_nll"]))
+        else:
+            warnings.warn("the retain-model logs hold no per-example NLLs: mia_reference_auc is not computed",
+                          stacklevel=2)
     return out
+
+
+def retain_logs(scores: dict) -> dict:
+    """What forget quality and PrivLeak need from a retain model's ``evaluate_lm`` dict,
+    in OpenUnlearning's retain-log layout (``TOFU_EVAL.json``: ``forget_truth_ratio``
+    with ``value_by_index`` scores, ``mia_min_k`` with its ``agg_value``), so either
+    tool's logs serve the other; obliviate's per-example NLLs (for the Reference
+    attack) go under ``obliviate``."""
+    ratios = [float(r) for r in scores["_forget_truth_ratios"]]
+    return {"forget_truth_ratio": {"agg_value": float(np.mean(ratios)),
+                                   "value_by_index": {str(i): {"score": r} for i, r in enumerate(ratios)}},
+            "mia_min_k": {"agg_value": float(scores["mia_mink_auc"])},
+            "obliviate": {"forget_avg_nll": [float(v) for v in scores["_forget_avg_nll"]],
+                          "holdout_avg_nll": [float(v) for v in scores["_holdout_avg_nll"]]}}
+
+
+def read_retain_logs(path) -> dict:
+    """A ``reference`` for :func:`evaluate_lm` from retain-model logs (ours, or
+    OpenUnlearning's ``TOFU_EVAL.json`` of a retain model)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        logs = json.loads(path.read_text())
+        ratios = [v["score"] for v in logs["forget_truth_ratio"]["value_by_index"].values()]
+        reference = {"_forget_truth_ratios": np.array(ratios, dtype=float),
+                     "mia_mink_auc": float(logs["mia_min_k"]["agg_value"])}
+    except FileNotFoundError:
+        raise ValueError(f"retain logs {str(path)!r} do not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a retain-model log (needs forget_truth_ratio.value_by_index and "
+                         f"mia_min_k.agg_value): {type(err).__name__} {err}") from None
+    extra = logs.get("obliviate", {})
+    if "forget_avg_nll" in extra:
+        reference["_forget_avg_nll"] = np.array(extra["forget_avg_nll"], dtype=float)
+        reference["_holdout_avg_nll"] = np.array(extra["holdout_avg_nll"], dtype=float)
+    return reference
 
 
 def relearn_attack(model, tokenizer, split: LMSplit, epochs: int = 3, lr: float = 1e-3, seed: int = 0) -> dict:

@@ -3,6 +3,7 @@ directories), the built-in tofu-mini task, the methods of :mod:`obliviate.lm.met
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -68,6 +69,9 @@ class LMTrack(Track):
                           as_qa_list(retain, "retain") if retain is not None else None,
                           method, seed, hparams, progress=progress is not None, device=device,
                           text_format=resolve_format(tokenizer, model, **formatting))
+
+    def evaluate_files(self, model_path, benchmark, forget, options, say):
+        return evaluate_files(model_path, benchmark, forget, options, say)
 
     def unlearn_files(self, model_path, forget_path, retain_path, method, seed, hparams, out, options, say):
         import shutil
@@ -175,10 +179,58 @@ def _formatting(hparams: dict) -> dict:
     return out
 
 
+BENCHMARKS = ("tofu",)
+
+
+def _evaluate_split(benchmark: str, forget: str, data_dir):
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r} for a language model; benchmarks: {', '.join(BENCHMARKS)} "
+                         "(MUSE and WMDP are not readable yet)")
+    from obliviate.lm.tofu import tofu_split
+
+    return tofu_split(forget, data_dir)
+
+
 def _loading(hparams: dict) -> dict:
     """Options for loading a model directory (``torch_dtype``, ``attn_implementation``),
     taken out of the method's hyperparameters."""
     return {k: hparams.pop(k) for k in LOADING_KEYS if k in hparams}
+
+
+def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
+    """Score ``model_path`` (and the retain model, or its logs, for forget quality and
+    PrivLeak) on ``benchmark``'s split ``forget`` read from the local copy."""
+    from obliviate.lm.evaluate import evaluate_lm, public, read_retain_logs, retain_logs
+    from obliviate.lm.models import load_pretrained
+    from obliviate.lm.text import describe_format, resolve_format, use_format
+
+    if options.get("retain_model") and options.get("retain_logs"):
+        raise ValueError("give --retain-model or --retain-logs, not both")
+    split = _evaluate_split(benchmark, forget, options.get("data_dir"))
+    reference = read_retain_logs(options["retain_logs"]) if options.get("retain_logs") else None
+    loading, formatting = _loading(dict(options.get("hparams", {}))), _formatting(dict(options.get("hparams", {})))
+    rows = []
+
+    def score_model(path, reference):
+        model, tokenizer = load_pretrained(path, **loading)
+        fmt = use_format(tokenizer, resolve_format(tokenizer, model, **formatting))
+        say(f"{path}: {describe_format(fmt)}")
+        return evaluate_lm(model, tokenizer, split, reference=reference)
+
+    if options.get("retain_model"):
+        retained = score_model(options["retain_model"], None)
+        reference = retained
+        rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": benchmark,
+                     "forget": forget, "metrics": public(retained)})
+    scores = score_model(model_path, reference)
+    if options.get("save_logs"):
+        from obliviate.core.store import write_text_atomic
+
+        write_text_atomic(options["save_logs"], json.dumps(retain_logs(scores), indent=1))
+        say(f"retain-model logs of {model_path} written to {options['save_logs']}")
+    rows.insert(0, {"model": str(model_path), "role": "evaluated", "benchmark": benchmark, "forget": forget,
+                    "metrics": public(scores)})
+    return rows
 
 
 TRACK = LMTrack()
