@@ -156,6 +156,7 @@ class Phase:
     loss: Callable[[nn.Module, Batch], torch.Tensor]
     lr_scale: float = 1.0
     active: Callable[[], bool] = lambda: True  # checked when the pass starts; False skips it
+    done_early: Callable[[], bool] | None = None  # checked every EARLY_END_EVERY steps of the pass; True ends it
 
 
 @dataclass
@@ -303,6 +304,9 @@ def train_loop(
                 count += 1
                 done += 1
                 step += 1
+                if phase.done_early is not None and done % EARLY_END_EVERY == 0 and phase.done_early():
+                    model.train()
+                    break
                 if monitor is not None and (done % check_every == 0 or done == per_epoch) \
                         and check_due(step, last_check):
                     last_check = step
@@ -363,6 +367,7 @@ def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> Unl
     return dataclasses.replace(data, loader=LoaderOptions(method.num_workers, pin))
 
 
+EARLY_END_EVERY = 4  # steps between a phase's own end checks (an unbounded ascent can collapse a model in ~10)
 EXTENSION_RETAIN_DROP = 5.0  # points of retain accuracy the small-data extension may cost in all
 MAX_BACKOFFS = 4  # small data: halvings of the learning rate after retain damage (down to 1/16)
 
