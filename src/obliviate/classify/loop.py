@@ -307,8 +307,10 @@ def train_loop(
                 if phase.done_early is not None and done % EARLY_END_EVERY == 0 and phase.done_early():
                     model.train()
                     break
-                if monitor is not None and (done % check_every == 0 or done == per_epoch) \
-                        and check_due(step, last_check):
+                # ascent methods (early_stop) check on the step budget alone: a large forget set's first quarter
+                # pass (50 steps at 12.8k examples) is long enough to collapse the model before a check
+                on_cadence = method.early_stop or done % check_every == 0 or done == per_epoch
+                if monitor is not None and on_cadence and check_due(step, last_check):
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
                     backs_off = extend and monitor.just_rolled_back and (epoch >= len(plan) or not method.early_stop)
