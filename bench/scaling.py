@@ -107,6 +107,26 @@ def growth(rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def markdown(rows: list[dict], fitted: dict[str, float]) -> str:
+    """The docs table: per method, at each size, forget accuracy / retain gap / test gap
+    (points against the retrained model) and seconds, flags; then the fitted growth."""
+    sizes = sorted({r["n"] for r in rows})
+    head = "| method | " + " | ".join(f"n = {n // 1000}k: forget / ΔRA / ΔTA, s" for n in sizes) + " | t ∝ n^b |"
+    lines = [head, "|" + "---|" * (len(sizes) + 2)]
+    for method in sorted({r["method"] for r in rows}):
+        cells = []
+        for n in sizes:
+            r = next((x for x in rows if x["method"] == method and x["n"] == n), None)
+            if r is None or "seconds" not in r:
+                cells.append("refused" if r else "")
+                continue
+            gaps = f"{r['retain_gap']:+.1f} / {r['test_gap']:+.1f}" if "retain_gap" in r else "— / —"
+            flags = f" **{', '.join(r['flags'])}**" if r["flags"] else ""
+            cells.append(f"{r['forget_acc']:.1f} / {gaps}, {r['seconds']:.2f}{flags}")
+        lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {fitted.get(method, float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="2000,8000,32000,128000")
@@ -117,6 +137,7 @@ def main(argv=None) -> int:
     rows = run([int(s) for s in args.sizes.split(",")], args.methods.split(","))
     fitted = growth(rows)
     print("time growth, t ∝ n^b:", ", ".join(f"{m} {b:.2f}" for m, b in fitted.items()))
+    print(markdown(rows, fitted))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"rows": rows, "growth": fitted}, indent=1))
     return 0
