@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+TASK_HELP = ("task (see `obliviate tasks`): built-in, or on a local copy with --data-dir "
+             "(cifar10, cifar10/vgg16_bn, ...)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obliviate", description="Machine unlearning, measured against retraining.")
     parser.add_argument("--version", action="version", version=f"obliviate {_version()}")
@@ -42,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run methods × seeds on a built-in task against retraining",
                            description=f"Example: {EXAMPLE} --json out.json")
-    bench.add_argument("--task", required=True, help="task (see `obliviate tasks`): built-in, or on a local copy with --data-dir (cifar10, cifar10/vgg16_bn, ...)")
+    bench.add_argument("--task", required=True, help=TASK_HELP)
     bench.add_argument("--forget", required=True,
                        help="forget spec of the task, e.g. class:K, random:FRAC, ids:PATH (each task's specs: "
                             "`obliviate tasks`)")
@@ -62,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "retrain,ft,rl,salun,scrub,ssd --suite full --json out.json;  "
                                     "obliviate eval --task tofu-mini --forget forget05 --methods retrain,npo "
                                     "--suite full --models 8")
-    ev.add_argument("--task", required=True, help="task (see `obliviate tasks`): built-in, or on a local copy with --data-dir (cifar10, cifar10/vgg16_bn, ...)")
+    ev.add_argument("--task", required=True, help=TASK_HELP)
     ev.add_argument("--forget", required=True, help="forget spec of the task (see `obliviate tasks`)")
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
     ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
@@ -250,12 +254,7 @@ def _unlearn(args) -> int:
         raise ValueError(f"--out {out} already exists; choose a new directory")
     if not out.parent.is_dir():
         raise ValueError(f"cannot write {out}: directory {out.parent} does not exist")
-    hparams = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        hparams[key] = value
+    hparams = _key_values(args.set)
     for key in ("max_length", "chat_template", "system_prompt"):  # the LM track's text format
         if getattr(args, key) is not None:
             hparams[key] = getattr(args, key)
@@ -268,6 +267,17 @@ def _unlearn(args) -> int:
     return 0
 
 
+def _key_values(items: list[str]) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as a dict (one-line error for anything else)."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
 def _evaluate(args) -> int:
     from obliviate.core.rows import save_json
     from obliviate.core.track import track_for_model
@@ -276,12 +286,7 @@ def _evaluate(args) -> int:
         _check_writable(args.json)
     if args.save_logs:
         _check_writable(args.save_logs)
-    hparams = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        hparams[key] = value
+    hparams = _key_values(args.set)
     console = _console()
     options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
                "data_dir": args.data_dir, "hparams": hparams}
