@@ -64,9 +64,10 @@ class LossMethod(Method):
     other, when the method needs it, is cycled alongside), or their union.
 
     ``early_stop`` (on by default for the unbounded ascent methods) checks the model
-    about four times per epoch, and never twice within 5% of the steps taken so far
-    (:func:`check_due`: every due check in the first 20 steps, ~20 ln(T/20) + 20
-    checks in a run of T steps), on fixed samples of at most 1024 forget and retain examples: it stops once forget
+    on the step budget of :func:`check_due` (every step of the first 20, then never
+    twice within 5% of the steps taken so far: ~20 ln(T/20) + 20 checks in a run of T
+    steps; a quarter pass over 12.8k forget examples is already 50 steps, enough to
+    collapse a model), on fixed samples of at most 1024 forget and retain examples: it stops once forget
     accuracy is within ``stop_slack`` points of the level a retrained model would show
     (``UnlearnData.target_forget_acc``, when known; pushing the last few examples over
     costs the most damage), and if retain accuracy has fallen more than
