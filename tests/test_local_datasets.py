@@ -211,3 +211,31 @@ def test_the_cli_reads_data_dir_and_refuses_a_missing_one(cifar10_copy, tmp_path
     assert main(["bench", "--task", "cifar10", "--forget", "class:99", "--methods", "ft", "--data-dir", str(root)]) == 2
     assert "forget class 99 out of range for task 'cifar10'" in capsys.readouterr().err
     assert os.environ["OBLIVIATE_DATA"] == str(root)
+
+
+def test_obliviate_evaluate_scores_classifier_weights_on_a_local_copy(cifar10_copy, tmp_path, capsys):
+    import json
+
+    from safetensors.torch import save_file
+
+    from obliviate.classify.evaluate import evaluate
+    from obliviate.cli import main
+
+    root, _ = cifar10_copy
+    task = get_task("cifar10")
+    torch.manual_seed(0)
+    model, retrained = task.make_model().eval(), task.make_model().eval()
+    save_file(model.state_dict(), tmp_path / "w.safetensors")
+    save_file(retrained.state_dict(), tmp_path / "r.safetensors")
+    assert main(["evaluate", "--model", str(tmp_path / "w.safetensors"), "--benchmark", "cifar10", "--forget",
+                 "class:3", "--retain-model", str(tmp_path / "r.safetensors"), "--json", str(tmp_path / "o.json")]) == 0
+    rows = json.loads((tmp_path / "o.json").read_text())
+    split = task.split("class:3")
+    expected = evaluate(model, split.forget, split.retain, split.test, reference=retrained,
+                        forget_test=split.forget_test)
+    assert rows[0]["metrics"] == pytest.approx(expected) and rows[1]["role"] == "retain"
+    save_file(get_task("cifar10/vgg16_bn").make_model().state_dict(), tmp_path / "vgg.safetensors")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "vgg.safetensors"), "--benchmark", "cifar10",
+                 "--forget", "class:3"]) == 2
+    assert "does not hold cifar10's ResNet18 weights" in capsys.readouterr().err

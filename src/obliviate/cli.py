@@ -126,10 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     evl = sub.add_parser("evaluate", help="score a local model on a benchmark from your local copy (no unlearning)",
                          description="Example: obliviate evaluate --model DIR --benchmark tofu --forget forget10 "
                                      "--data-dir TOFU --retain-model RETAIN_DIR --json out.json")
-    evl.add_argument("--model", required=True, help="local model directory")
-    evl.add_argument("--benchmark", required=True, help="language models: tofu")
+    evl.add_argument("--model", required=True, help="local model directory (LM), or a classifier's .safetensors "
+                     "weights")
+    evl.add_argument("--benchmark", required=True, help="language models: tofu; classifiers: a task, e.g. cifar10 "
+                     "or cifar10/vgg16_bn (the architecture of the weights)")
     evl.add_argument("--forget", required=True, help="the benchmark's split, e.g. forget10")
-    evl.add_argument("--retain-model", metavar="DIR", help="the retain-only model (forget quality, PrivLeak)")
+    evl.add_argument("--retain-model", metavar="PATH", help="the retain-only model (LM: forget quality, PrivLeak; "
+                     "classifier: the gaps to the retrained model)")
     evl.add_argument("--retain-logs", metavar="FILE", help="instead of --retain-model: its logs (from --save-logs, "
                      "or OpenUnlearning's TOFU_EVAL.json of a retain model)")
     evl.add_argument("--save-logs", metavar="FILE", help="write this model's logs for later --retain-logs")

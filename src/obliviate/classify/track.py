@@ -29,7 +29,31 @@ class ClassifierTrack(Track):
                    "until half the rest is right again (more = less residue).")
 
     def owns_model(self, model: Any) -> bool:
-        return isinstance(model, nn.Module)
+        """Any ``nn.Module``; for ``obliviate evaluate``, a ``.safetensors`` weights file too."""
+        return isinstance(model, nn.Module) or str(model).endswith(".safetensors")
+
+    def evaluate_files(self, model_path, benchmark, forget, options, say):
+        """Score a classifier's weights (``.safetensors``, the task's architecture) on a
+        task's split: forget / retain / test accuracy and MIA-efficacy, with the gaps to
+        ``--retain-model`` (the retrained model's weights) when given."""
+        from obliviate.classify.evaluate import evaluate
+        from obliviate.classify.tasks import get_task
+
+        unused = sorted(k for k in ("retain_logs", "save_logs") if options.get(k))
+        if unused or options.get("hparams"):
+            raise ValueError(f"option(s) {', '.join(unused + (['--set'] if options.get('hparams') else []))} "
+                             "do not apply to a classifier")
+        task = get_task(benchmark, data_dir=options.get("data_dir"))
+        split = task.split(forget)
+        score = lambda path, ref: evaluate(load_weights(task, path), split.forget, split.retain, split.test,  # noqa: E731
+                                           reference=ref, forget_test=split.forget_test)
+        reference = score(options["retain_model"], None) if options.get("retain_model") else None
+        rows = [{"model": str(model_path), "role": "evaluated", "benchmark": task.name, "forget": forget,
+                 "metrics": score(model_path, reference)}]
+        if reference is not None:
+            rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": task.name,
+                         "forget": forget, "metrics": reference})
+        return rows
 
     def task_names(self) -> tuple[str, ...]:
         from obliviate.classify.tasks import LOCAL_TASKS, TASKS
@@ -52,6 +76,8 @@ class ClassifierTrack(Track):
                 device=None, precision=None, **options):
         from obliviate.classify.unlearn import unlearn_classifier
 
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"a classifier is unlearned as an nn.Module: load {str(model)!r} into your model first")
         if precision is not None:  # a hyperparameter of the training loop (one-shot methods refuse it)
             hparams = hparams | {"precision": precision}
         _refuse(options)
@@ -118,6 +144,26 @@ class ClassifierTrack(Track):
             return avg_gap(on_validation(result.model), reference)
 
         return distance
+
+
+def load_weights(task, path) -> nn.Module:
+    """``task``'s model with the weights of a ``.safetensors`` file (one-line errors for a
+    missing file or weights of another architecture)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights file {str(path)!r} does not exist")
+    model = task.make_model()
+    state = load_file(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ValueError(f"{path} does not hold {task.name}'s {type(model).__name__} weights: {first}") from None
+    return model.eval()
 
 
 def _refuse(options: dict) -> None:

@@ -30,6 +30,8 @@ class LMTrack(Track):
     def owns_model(self, model: Any) -> bool:
         if isinstance(model, (str, os.PathLike)):  # a Hugging Face model directory has config.json at its top
             path = Path(model)
+            if path.suffix == ".safetensors":  # a classifier's weights file (obliviate evaluate)
+                return False
             return not path.is_dir() or (path / "config.json").is_file()
         if "transformers" not in sys.modules:  # checked without importing transformers
             return False
