@@ -12,6 +12,26 @@ from typing import Any
 from obliviate.core.track import Column, EvalModels, Track
 
 
+def _choice_rows_evaluated(model_path, benchmark, forget, options, say) -> list[dict]:
+    """Multiple-choice accuracy (lm-evaluation-harness's zero-shot prompt) of the model
+    and, when given, of the retain model."""
+    from obliviate.lm.models import load_pretrained
+    from obliviate.lm.multiple_choice import multiple_choice_accuracy
+
+    if options.get("retain_logs") or options.get("save_logs"):
+        raise ValueError(f"--retain-logs / --save-logs are for TOFU, not {benchmark}")
+    rows, subject = _choice_rows(benchmark, forget, options.get("data_dir"))
+    out = []
+    for role, path in (("evaluated", model_path), ("retain", options.get("retain_model"))):
+        if path:
+            model, tokenizer = load_pretrained(path, **_loading(dict(options.get("hparams", {}))))
+            accuracy = multiple_choice_accuracy(model, tokenizer, rows, subject)
+            out.append({"model": str(path), "role": role, "benchmark": benchmark, "forget": forget,
+                        "metrics": {f"{benchmark}_accuracy": accuracy, "questions": len(rows)}})
+            say(f"{path}: {benchmark} {forget} accuracy {accuracy:.3f} on {len(rows)} questions")
+    return out
+
+
 class LMTrack(Track):
     name = "lm"
     description = "causal language models (transformers), TOFU / MUSE-style question answering and text"
@@ -181,16 +201,36 @@ def _formatting(hparams: dict) -> dict:
     return out
 
 
-BENCHMARKS = ("tofu",)
+BENCHMARKS = ("tofu", "wmdp", "mmlu")
 
 
 def _evaluate_split(benchmark: str, forget: str, data_dir):
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r} for a language model; benchmarks: {', '.join(BENCHMARKS)} "
-                         "(MUSE and WMDP are not readable yet)")
+                         "(MUSE is not readable yet)")
     from obliviate.lm.tofu import tofu_split
 
     return tofu_split(forget, data_dir)
+
+
+def _choice_rows(benchmark: str, forget: str, data_dir):
+    """WMDP ``wmdp-{bio,chem,cyber}.jsonl`` or MMLU ``mmlu.jsonl`` (``forget``: all, or one
+    subject) from the data directory (or its ``wmdp`` / ``mmlu`` folder), and the subject."""
+    from obliviate.core.local_data import find_copy
+    from obliviate.lm.multiple_choice import WMDP_SUBJECTS, read_choices
+
+    if benchmark == "wmdp":
+        if forget not in WMDP_SUBJECTS:
+            raise ValueError(f"unknown WMDP subset {forget!r}; subsets: {', '.join(WMDP_SUBJECTS)}")
+        name = f"wmdp-{forget}.jsonl"
+        return read_choices(find_copy("wmdp", data_dir, "wmdp", name, f"WMDP as JSONL ({name})") / name), \
+            WMDP_SUBJECTS[forget]
+    rows = read_choices(find_copy("mmlu", data_dir, "mmlu", "mmlu.jsonl", "MMLU as JSONL (mmlu.jsonl)") / "mmlu.jsonl")
+    if forget != "all":
+        rows = [r for r in rows if r.subject == forget]
+        if not rows:
+            raise ValueError(f"no MMLU rows with subject {forget!r}")
+    return rows, ""
 
 
 def _loading(hparams: dict) -> dict:
@@ -208,6 +248,8 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
 
     if options.get("retain_model") and options.get("retain_logs"):
         raise ValueError("give --retain-model or --retain-logs, not both")
+    if benchmark in ("wmdp", "mmlu"):
+        return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
     split = _evaluate_split(benchmark, forget, options.get("data_dir"))
     reference = read_retain_logs(options["retain_logs"]) if options.get("retain_logs") else None
     loading, formatting = _loading(dict(options.get("hparams", {}))), _formatting(dict(options.get("hparams", {})))
