@@ -86,7 +86,7 @@ def test_evaluate_refuses_bad_input_in_one_line(tiny, tmp_path, capsys):
     tokenizer.save_pretrained(tmp_path / "m")
     write_tofu(tmp_path / "TOFU", split)
     (tmp_path / "bad.json").write_text(json.dumps({"forget_truth_ratio": {}}))
-    cases = [("muse", [], "unknown benchmark 'muse'"),
+    cases = [("trec", [], "unknown benchmark 'trec'"),
              ("tofu", ["--retain-logs", str(tmp_path / "bad.json")], "is not a retain-model log"),
              ("tofu", ["--retain-logs", str(tmp_path / "x.json"), "--retain-model", str(tmp_path / "m")], "not both")]
     for benchmark, extra, message in cases:

@@ -40,6 +40,12 @@ def rouge_l_recall(prediction: str, reference: str) -> float:
     return _scorer().score(reference, prediction)["rougeL"].recall
 
 
+def rouge_l_f1(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 of a generation against the reference (MUSE's VerbMem and KnowMem:
+    ``rouge_score``'s ``rougeL`` fmeasure, no stemming). In [0, 1]."""
+    return _scorer().score(reference, prediction)["rougeL"].fmeasure
+
+
 _SCORER = None
 
 

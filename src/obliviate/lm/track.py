@@ -12,6 +12,27 @@ from typing import Any
 from obliviate.core.track import Column, EvalModels, Track
 
 
+def _muse_evaluated(model_path, corpus, options, say) -> list[dict]:
+    """MUSE's VerbMem, KnowMem (forget, retain) and PrivLeak (with the retain model)."""
+    from obliviate.lm.models import load_pretrained
+    from obliviate.lm.muse import evaluate_muse, muse_copy
+
+    if options.get("retain_logs") or options.get("save_logs"):
+        raise ValueError("--retain-logs / --save-logs are for TOFU; give MUSE the --retain-model")
+    data = muse_copy(corpus, options.get("data_dir"))
+    loading = _loading(dict(options.get("hparams", {})))
+    rows, reference = [], None
+    if options.get("retain_model"):
+        reference = evaluate_muse(*load_pretrained(options["retain_model"], **loading), data)
+        rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": "muse", "forget": corpus,
+                     "metrics": reference})
+    scores = evaluate_muse(*load_pretrained(model_path, **loading), data, reference=reference)
+    say(f"{model_path}: MUSE {corpus}: VerbMem {scores['verbmem_f']:.3f}, KnowMem forget {scores['knowmem_f']:.3f}, "
+        f"retain {scores['knowmem_r']:.3f}")
+    return [{"model": str(model_path), "role": "evaluated", "benchmark": "muse", "forget": corpus,
+             "metrics": scores}] + rows
+
+
 def _choice_rows_evaluated(model_path, benchmark, forget, options, say) -> list[dict]:
     """Multiple-choice accuracy (lm-evaluation-harness's zero-shot prompt) of the model
     and, when given, of the retain model."""
@@ -201,13 +222,12 @@ def _formatting(hparams: dict) -> dict:
     return out
 
 
-BENCHMARKS = ("tofu", "wmdp", "mmlu")
+BENCHMARKS = ("tofu", "muse", "wmdp", "mmlu")
 
 
 def _evaluate_split(benchmark: str, forget: str, data_dir):
     if benchmark not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {benchmark!r} for a language model; benchmarks: {', '.join(BENCHMARKS)} "
-                         "(MUSE is not readable yet)")
+        raise ValueError(f"unknown benchmark {benchmark!r} for a language model; benchmarks: {', '.join(BENCHMARKS)}")
     from obliviate.lm.tofu import tofu_split
 
     return tofu_split(forget, data_dir)
@@ -250,6 +270,8 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
         raise ValueError("give --retain-model or --retain-logs, not both")
     if benchmark in ("wmdp", "mmlu"):
         return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
+    if benchmark == "muse":
+        return _muse_evaluated(model_path, forget, options, say)
     split = _evaluate_split(benchmark, forget, options.get("data_dir"))
     reference = read_retain_logs(options["retain_logs"]) if options.get("retain_logs") else None
     loading, formatting = _loading(dict(options.get("hparams", {}))), _formatting(dict(options.get("hparams", {})))
