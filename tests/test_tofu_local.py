@@ -88,7 +88,9 @@ def test_evaluate_refuses_bad_input_in_one_line(tiny, tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"forget_truth_ratio": {}}))
     cases = [("trec", [], "unknown benchmark 'trec'"),
              ("tofu", ["--retain-logs", str(tmp_path / "bad.json")], "is not a retain-model log"),
-             ("tofu", ["--retain-logs", str(tmp_path / "x.json"), "--retain-model", str(tmp_path / "m")], "not both")]
+             ("tofu", ["--retain-logs", str(tmp_path / "x.json"), "--retain-model", str(tmp_path / "m")], "not both"),
+             ("tofu", ["--set", "lr=1"], "--set lr does not apply here; evaluate takes torch_dtype"),
+             ("wmdp", ["--set", "max_length=512"], "--set max_length does not apply here")]
     for benchmark, extra, message in cases:
         assert main(["evaluate", "--model", str(tmp_path / "m"), "--benchmark", benchmark, "--forget", "forget10",
                      "--data-dir", str(tmp_path), *extra]) == 2

@@ -294,6 +294,8 @@ def _evaluate(args) -> int:
     options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
                "data_dir": args.data_dir, "hparams": hparams}
     rows = track_for_model(args.model).evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
+    if not _is_main_process():
+        return 0
     from rich.table import Table
 
     keys = [k for k in rows[0]["metrics"] if isinstance(rows[0]["metrics"][k], (int, float))]

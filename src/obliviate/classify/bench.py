@@ -62,8 +62,8 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
             if getattr(info.cls, "class_level_only", False) and split.spec.kind != "class":
                 raise ValueError(f"{m} is class-level only: use a class:K forget spec, not {split.spec.text!r}")
     check_hparams(methods, hparams, "classifier")
-    hparams = {m: _typed(m, the_task.method_hparams(m, hparams.get(m))) for m in methods
-               if m not in PSEUDO_METHODS + ("retrain",) and the_task.method_hparams(m, hparams.get(m))}
+    merged = {m: the_task.method_hparams(m, hparams.get(m)) for m in methods if m not in PSEUDO_METHODS + ("retrain",)}
+    hparams = {m: _typed(m, hp) for m, hp in merged.items() if hp}
     return BenchPlan(the_task, split, methods, seeds, hparams, device, note=describe(the_task.preset, methods))
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from obliviate.core.track import Column, EvalModels, Track
+from obliviate.core.track import Column, EvalModels, Track, evaluation_row
 
 
 class ClassifierTrack(Track):
@@ -48,11 +48,9 @@ class ClassifierTrack(Track):
         score = lambda path, ref: evaluate(load_weights(task, path), split.forget, split.retain, split.test,  # noqa: E731
                                            reference=ref, forget_test=split.forget_test)
         reference = score(options["retain_model"], None) if options.get("retain_model") else None
-        rows = [{"model": str(model_path), "role": "evaluated", "benchmark": task.name, "forget": forget,
-                 "metrics": score(model_path, reference)}]
+        rows = [evaluation_row(model_path, "evaluated", task.name, forget, score(model_path, reference))]
         if reference is not None:
-            rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": task.name,
-                         "forget": forget, "metrics": reference})
+            rows.append(evaluation_row(options["retain_model"], "retain", task.name, forget, reference))
         return rows
 
     def task_names(self) -> tuple[str, ...]:
@@ -61,13 +59,14 @@ class ClassifierTrack(Track):
         return tuple(TASKS) + tuple(LOCAL_TASKS)
 
     def tasks(self) -> list[dict[str, Any]]:
+        from obliviate.classify.local_datasets import CIFAR
         from obliviate.classify.models import ARCHS
         from obliviate.classify.tasks import LOCAL_TASKS, PAPER_RECIPE, TASKS
 
         specs = "class:K, random:FRAC, worst:FRAC, ids:PATH"
         built_in = [{"name": t.name, "track": self.name, "description": t.description, "num_classes": t.num_classes,
                      "recipe": dict(t.recipe), "forget_specs": specs} for t in TASKS.values()]
-        local = [{"name": name, "track": self.name, "num_classes": {"cifar10": 10, "cifar100": 100}.get(name, "folders"),
+        local = [{"name": name, "track": self.name, "num_classes": CIFAR[name][4] if name in CIFAR else "folders",
                   "description": f"{text}; --data-dir; architectures {', '.join(ARCHS)} (e.g. {name}/vgg16_bn)",
                   "recipe": dict(PAPER_RECIPE), "forget_specs": specs} for name, text in LOCAL_TASKS.items()]
         return built_in + local

@@ -59,6 +59,11 @@ def mean_std_gap(side: EvalSide, reference: EvalSide, keys: Sequence[str]) -> di
     return out
 
 
+def evaluation_row(model: Any, role: str, benchmark: str, forget: str, metrics: dict) -> dict:
+    """One row of ``obliviate evaluate``: which model (``role`` "evaluated" or "retain"), on what, its scores."""
+    return {"model": str(model), "role": role, "benchmark": benchmark, "forget": forget, "metrics": metrics}
+
+
 class EvalModels:
     """A track's part of ``obliviate eval`` for one plan: where its models come from
     and what is compared per example. The suites in :mod:`obliviate.suite` only call

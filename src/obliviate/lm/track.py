@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from obliviate.core.track import Column, EvalModels, Track
+from obliviate.core.track import Column, EvalModels, Track, evaluation_row
 
 
 def _muse_evaluated(model_path, corpus, options, say) -> list[dict]:
@@ -19,18 +19,16 @@ def _muse_evaluated(model_path, corpus, options, say) -> list[dict]:
 
     if options.get("retain_logs") or options.get("save_logs"):
         raise ValueError("--retain-logs / --save-logs are for TOFU; give MUSE the --retain-model")
+    loading, _ = _evaluate_options(options, text_format=False)  # MUSE's own prompts
     data = muse_copy(corpus, options.get("data_dir"))
-    loading = _loading(dict(options.get("hparams", {})))
     rows, reference = [], None
     if options.get("retain_model"):
         reference = evaluate_muse(*load_pretrained(options["retain_model"], **loading), data)
-        rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": "muse", "forget": corpus,
-                     "metrics": reference})
+        rows.append(evaluation_row(options["retain_model"], "retain", "muse", corpus, reference))
     scores = evaluate_muse(*load_pretrained(model_path, **loading), data, reference=reference)
     say(f"{model_path}: MUSE {corpus}: VerbMem {scores['verbmem_f']:.3f}, KnowMem forget {scores['knowmem_f']:.3f}, "
         f"retain {scores['knowmem_r']:.3f}")
-    return [{"model": str(model_path), "role": "evaluated", "benchmark": "muse", "forget": corpus,
-             "metrics": scores}] + rows
+    return [evaluation_row(model_path, "evaluated", "muse", corpus, scores)] + rows
 
 
 def _choice_rows_evaluated(model_path, benchmark, forget, options, say) -> list[dict]:
@@ -41,14 +39,15 @@ def _choice_rows_evaluated(model_path, benchmark, forget, options, say) -> list[
 
     if options.get("retain_logs") or options.get("save_logs"):
         raise ValueError(f"--retain-logs / --save-logs are for TOFU, not {benchmark}")
+    loading, _ = _evaluate_options(options, text_format=False)  # the harness's own prompt
     rows, subject = _choice_rows(benchmark, forget, options.get("data_dir"))
     out = []
     for role, path in (("evaluated", model_path), ("retain", options.get("retain_model"))):
         if path:
-            model, tokenizer = load_pretrained(path, **_loading(dict(options.get("hparams", {}))))
+            model, tokenizer = load_pretrained(path, **loading)
             accuracy = multiple_choice_accuracy(model, tokenizer, rows, subject)
-            out.append({"model": str(path), "role": role, "benchmark": benchmark, "forget": forget,
-                        "metrics": {f"{benchmark}_accuracy": accuracy, "questions": len(rows)}})
+            out.append(evaluation_row(path, role, benchmark, forget,
+                                      {f"{benchmark}_accuracy": accuracy, "questions": len(rows)}))
             say(f"{path}: {benchmark} {forget} accuracy {accuracy:.3f} on {len(rows)} questions")
     return out
 
@@ -259,9 +258,21 @@ def _loading(hparams: dict) -> dict:
     return {k: hparams.pop(k) for k in LOADING_KEYS if k in hparams}
 
 
+def _evaluate_options(options: dict, text_format: bool) -> tuple[dict, dict]:
+    """``obliviate evaluate``'s ``--set`` values as (loading, text format) options; any
+    other key (or a text-format key where the benchmark fixes its own prompt) is refused."""
+    given = dict(options.get("hparams", {}))
+    loading, formatting = _loading(given), _formatting(given) if text_format else {}
+    if given:
+        known = LOADING_KEYS + (FORMAT_KEYS if text_format else ())
+        raise ValueError(f"--set {', '.join(sorted(given))} does not apply here; evaluate takes {', '.join(known)}")
+    return loading, formatting
+
+
 def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
     """Score ``model_path`` (and the retain model, or its logs, for forget quality and
     PrivLeak) on ``benchmark``'s split ``forget`` read from the local copy."""
+    from obliviate.core.devices import is_main_process
     from obliviate.lm.evaluate import evaluate_lm, public, read_retain_logs, retain_logs
     from obliviate.lm.models import load_pretrained
     from obliviate.lm.text import describe_format, resolve_format, use_format
@@ -272,9 +283,9 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
         return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
     if benchmark == "muse":
         return _muse_evaluated(model_path, forget, options, say)
+    loading, formatting = _evaluate_options(options, text_format=True)
     split = _evaluate_split(benchmark, forget, options.get("data_dir"))
     reference = read_retain_logs(options["retain_logs"]) if options.get("retain_logs") else None
-    loading, formatting = _loading(dict(options.get("hparams", {}))), _formatting(dict(options.get("hparams", {})))
     rows = []
 
     def score_model(path, reference):
@@ -286,17 +297,14 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
     if options.get("retain_model"):
         retained = score_model(options["retain_model"], None)
         reference = retained
-        rows.append({"model": str(options["retain_model"]), "role": "retain", "benchmark": benchmark,
-                     "forget": forget, "metrics": public(retained)})
+        rows.append(evaluation_row(options["retain_model"], "retain", benchmark, forget, public(retained)))
     scores = score_model(model_path, reference)
-    if options.get("save_logs"):
+    if options.get("save_logs") and is_main_process():
         from obliviate.core.store import write_text_atomic
 
         write_text_atomic(options["save_logs"], json.dumps(retain_logs(scores), indent=1))
         say(f"retain-model logs of {model_path} written to {options['save_logs']}")
-    rows.insert(0, {"model": str(model_path), "role": "evaluated", "benchmark": benchmark, "forget": forget,
-                    "metrics": public(scores)})
-    return rows
+    return [evaluation_row(model_path, "evaluated", benchmark, forget, public(scores))] + rows
 
 
 TRACK = LMTrack()

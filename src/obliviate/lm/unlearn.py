@@ -328,8 +328,11 @@ def training_items(tokenizer, qas: Sequence[QA], what: str) -> tuple[list[dict],
     a pair too long is cut, with a warning."""
     items, questions, pairs = [], [], []
     for qa in qas:
-        chunks = [encode_qa(tokenizer, qa)] if qa.question else text_chunks(tokenizer, qa.answer)
-        pairs += chunks if qa.question else []
+        if qa.question:
+            pairs.append(encode_qa(tokenizer, qa))
+            chunks = pairs[-1:]
+        else:
+            chunks = text_chunks(tokenizer, qa.answer)
         items += [{"example": chunk} for chunk in chunks]
         questions += [qa.question] * len(chunks)
     warn_cut(pairs, what, format_of(tokenizer).max_length)
