@@ -126,11 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     evl = sub.add_parser("evaluate", help="score a local model on a benchmark from your local copy (no unlearning)",
                          description="Example: obliviate evaluate --model DIR --benchmark tofu --forget forget10 "
                                      "--data-dir TOFU --retain-model RETAIN_DIR --json out.json")
-    evl.add_argument("--model", required=True, help="local model directory (LM), or a classifier's .safetensors "
-                     "weights")
-    evl.add_argument("--benchmark", required=True, help="language models: tofu; classifiers: a task, e.g. cifar10 "
-                     "or cifar10/vgg16_bn (the architecture of the weights)")
-    evl.add_argument("--forget", required=True, help="the benchmark's split, e.g. forget10")
+    evl.add_argument("--model", required=True, help="local model directory (LM), a diffusers pipeline directory, "
+                     "or a classifier's .safetensors weights")
+    evl.add_argument("--benchmark", required=True, help="language models: tofu, muse, wmdp, mmlu; pipelines: "
+                     "unlearncanvas, i2p or FILE.csv (your prompts); classifiers: a task, e.g. cifar10 or cifar10/vgg16_bn "
+                     "(the architecture of the weights)")
+    evl.add_argument("--forget", required=True, help="the benchmark's split, e.g. forget10; pipelines: AXIS:LABEL "
+                     "of a judge, e.g. style:Van_Gogh")
+    evl.add_argument("--judge", action="append", default=[], metavar="AXIS=DIR",
+                     help="pipelines: a local Hugging Face image classifier judging AXIS (repeat per axis)")
     evl.add_argument("--retain-model", metavar="PATH", help="the retain-only model (LM: forget quality, PrivLeak; "
                      "classifier: the gaps to the retrained model)")
     evl.add_argument("--retain-logs", metavar="FILE", help="instead of --retain-model: its logs (from --save-logs, "
@@ -291,8 +295,16 @@ def _evaluate(args) -> int:
         _check_writable(args.save_logs)
     hparams = _key_values(args.set)
     console = _console()
+    judges = {}
+    for item in args.judge:
+        axis, sep, path = item.partition("=")
+        if not sep or not axis or not path:
+            raise ValueError(f"--judge {item!r}: expected AXIS=DIR, e.g. style=./style-classifier")
+        if axis in judges:
+            raise ValueError(f"--judge {axis} given twice")
+        judges[axis] = path
     options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
-               "data_dir": args.data_dir, "hparams": hparams}
+               "data_dir": args.data_dir, "hparams": hparams, "judges": judges}
     rows = track_for_model(args.model).evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
     if not _is_main_process():
         return 0

@@ -39,7 +39,7 @@ class ClassifierTrack(Track):
         from obliviate.classify.evaluate import evaluate
         from obliviate.classify.tasks import get_task
 
-        unused = sorted(k for k in ("retain_logs", "save_logs") if options.get(k))
+        unused = sorted(k for k in ("retain_logs", "save_logs", "judges") if options.get(k))
         if unused or options.get("hparams"):
             raise ValueError(f"option(s) {', '.join(unused + (['--set'] if options.get('hparams') else []))} "
                              "do not apply to a classifier")

@@ -86,6 +86,14 @@ class DiffusionTrack(Track):
         if "diverged" in result.flags:
             raise RunFailed(f"{method} diverged; the model was written to {out} as asked (--keep-diverged)")
 
+    def evaluate_files(self, model_path, benchmark, forget, options, say):
+        """Score a local pipeline on a prompt set (``unlearncanvas``, ``i2p`` or a prompt
+        CSV) with the user's judges (``--judge AXIS=DIR``): UA, IRA, CRA and concept
+        rate, with the gaps to ``--retain-model`` (a pipeline trained without the concept)."""
+        from obliviate.diffusion.evaluate_files import evaluate_pipeline_files
+
+        return evaluate_pipeline_files(model_path, benchmark, forget, options, say)
+
     def plan_bench(self, task, forget, methods, seeds, hparams, device=None):
         from obliviate.diffusion.bench import plan_diffusion
 

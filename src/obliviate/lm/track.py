@@ -279,6 +279,8 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
 
     if options.get("retain_model") and options.get("retain_logs"):
         raise ValueError("give --retain-model or --retain-logs, not both")
+    if options.get("judges"):
+        raise ValueError("--judge is for diffusers pipelines; a language model is scored by its benchmark's metrics")
     if benchmark in ("wmdp", "mmlu"):
         return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
     if benchmark == "muse":
