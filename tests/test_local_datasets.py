@@ -190,7 +190,9 @@ def test_bench_on_a_local_cifar10_copy_uses_the_paper_preset_and_an_overridden_r
     assert plan.task.recipe["epochs"] == 1 and plan.task.recipe["batch_size"] == 64  # typed, both models
     assert plan.task.recipe["schedule"] == "multistep"
     assert plan.hparams["ft"] == dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=256,
-                                      schedule="constant", min_steps=0, epochs=1, lr=0.01)  # user's epochs win
+                                      schedule="constant", min_steps=0, retain_budget=None, adapt_lr=False,
+                                      epochs=1,
+                                      lr=0.01)  # user's epochs win
     assert "scrub" not in plan.hparams
     assert "preset 'paper'" in plan.note and "ft" in plan.note and "own defaults" in plan.note
     rows = {r["method"]: r for r in bench.run(bench.plan("cifar10", "class:3", ["ft"], [0], {

@@ -187,11 +187,32 @@ class UnlearnData:
     num_classes: int
     target_forget_acc: float | None = None
     loader: LoaderOptions = NO_WORKERS
+    # examples of the retain set per retain- or union-driven epoch (a fresh random subset
+    # each epoch); None: whole passes. Set by the loop from LossMethod.retain_budget.
+    retain_per_epoch: int | None = None
 
     def steps_per_epoch(self, drive: str, batch_size: int) -> int:
         if drive == "union":
-            return -(-(size(self._set("forget")) + size(self._set("retain"))) // batch_size)
+            return -(-(size(self._set("forget")) + self._retain_size()) // batch_size)
+        if drive == "retain":
+            return -(-self._retain_size() // batch_size) if self._budgeted() else num_batches(self.retain, batch_size)
         return num_batches(self._set(drive), batch_size)
+
+    def _budgeted(self) -> bool:
+        retain = self._set("retain")
+        return (self.retain_per_epoch is not None and not isinstance(retain, DataLoader)
+                and size(retain) > self.retain_per_epoch)
+
+    def _retain_size(self) -> int:
+        return self.retain_per_epoch if self._budgeted() else size(self._set("retain"))
+
+    def _epoch_retain(self, generator: torch.Generator) -> Data:
+        """The retain examples of one retain- or union-driven epoch: all of them, or a
+        fresh random ``retain_per_epoch`` of them (drawn from the run's generator)."""
+        retain = self._set("retain")
+        if not self._budgeted():
+            return retain
+        return Subset(retain, torch.randperm(size(retain), generator=generator)[: self.retain_per_epoch].tolist())
 
     def epoch(
         self, drive: str, batch_size: int, generator: torch.Generator,
@@ -211,7 +232,8 @@ class UnlearnData:
         other_name = "retain" if drive == "forget" else "forget"
         use_other = use_retain if drive == "forget" else use_forget
         other = _cycle(self._set(other_name), batch_size, generator, self.loader) if use_other else None
-        for xy in batches(self._set(drive), batch_size, shuffle=True, generator=generator, loader=self.loader):
+        driver = self._set("forget") if drive == "forget" else self._epoch_retain(generator)
+        for xy in batches(driver, batch_size, shuffle=True, generator=generator, loader=self.loader):
             paired = next(other) if other is not None else None
             if drive == "forget":
                 yield Batch(forget=xy, retain=paired)
@@ -219,7 +241,7 @@ class UnlearnData:
                 yield Batch(forget=paired, retain=xy)
 
     def _union_epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        forget, retain = _dataset(self._set("forget")), _dataset(self._set("retain"))
+        forget, retain = _dataset(self._set("forget")), _dataset(self._epoch_retain(generator))
         both = _Flagged(forget, retain)
         for x, y, is_forget in batches_of(both, batch_size, generator, self.loader):
             f, r = is_forget, ~is_forget

@@ -20,7 +20,7 @@ from typing import Callable, ClassVar, Literal
 import torch
 from torch import nn
 
-from obliviate.classify.data import Batch, LoaderOptions, UnlearnData, predict, sample
+from obliviate.classify.data import Batch, LoaderOptions, UnlearnData, predict, sample, size
 from obliviate.core.devices import Precision, autocast, check_precision, grad_scaler, placement
 
 ProgressFn = Callable[[int, int, float], None]  # (epoch done, epochs, mean loss)
@@ -89,6 +89,13 @@ class LossMethod(Method):
     precision: Precision = "fp32"  # autocast bf16 / fp16 (fp16 with a gradient scaler)
     num_workers: int = 0  # DataLoader workers for datasets that are not tensor-backed
     pin_memory: bool | None = None  # None: pin when the model is on CUDA
+    # retain examples per retain- or union-driven epoch, as a multiple of the forget set's size
+    # (at least RETAIN_FLOOR): the cost grows with what is forgotten, not with the training set.
+    # None: whole passes over the retain set (the reference code's epochs).
+    retain_budget: float | None = 4.0
+    # large data too: halve the lr (from the last good check) when retain accuracy falls more than
+    # EXTENSION_RETAIN_DROP points in the planned epochs, as small runs do; False: the reference's fixed lr
+    adapt_lr: bool = True
 
     drive: ClassVar[Literal["forget", "retain", "union"]] = "forget"
     # small data: guard retain accuracy in the planned epochs too (see train_loop); off for
@@ -115,6 +122,9 @@ class LossMethod(Method):
             raise ValueError(f"{name}.min_steps must be >= 0, got {self.min_steps}")
         if self.num_workers < 0:
             raise ValueError(f"{name}.num_workers must be >= 0, got {self.num_workers}")
+        if self.retain_budget is not None and not self.retain_budget > 0:
+            raise ValueError(f"{name}.retain_budget must be > 0 (times the forget set) or none, "
+                             f"got {self.retain_budget}")
         check_precision(self.precision)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -233,18 +243,23 @@ def train_loop(
     extend = bool(plan) and steps < method.min_steps and data.target_forget_acc is not None
     schedule = functools.partial(schedule_factor, method.schedule, steps=steps, epochs=method.epochs)
     history = History()
-    guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend else None
+    # large data: the planned epochs watched for retain damage, with the same backoff as small runs
+    adapt = method.adapt_lr and bool(plan) and not extend and not method.early_stop and method.guard_planned
+    guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend or adapt \
+        else None
     monitor = guard if method.early_stop else None
-    if extend and not method.early_stop and method.guard_planned:  # small data: retain watched from the first step
+    if (extend or adapt) and not method.early_stop and method.guard_planned:  # retain watched from the first step
         guard.stop_at_target = False
         monitor = guard
+    if adapt:
+        guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
     step, last_check = 0, 0
     lr_factor = 1.0
     model.train()
     checked = []  # whether the extension's entry check ran (later epochs: the guard's own checks stop it)
 
     def back_off(reason: str) -> bool:
-        """Small data, after a rollback: halve the lr and restart the optimiser (False once
+        """After a rollback: halve the lr and restart the optimiser (False once
         ``MAX_BACKOFFS`` halvings are spent)."""
         nonlocal optimizer, lr_factor
         if len(history.backoffs) >= MAX_BACKOFFS:
@@ -314,7 +329,8 @@ def train_loop(
                 if monitor is not None and on_cadence and check_due(step, last_check):
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
-                    backs_off = extend and monitor.just_rolled_back and (epoch >= len(plan) or not method.early_stop)
+                    backs_off = (extend or adapt) and monitor.just_rolled_back and (
+                        epoch >= len(plan) or not method.early_stop)
                     if backs_off and back_off(history.stop_reason):  # a smaller step, from the rolled-back weights
                         history.stop_reason = ""
                     if history.stop_reason:
@@ -363,11 +379,20 @@ def _epochs(plan: list[list[Phase]], extension: Callable[[], list[Phase]], go_on
 
 
 def _with_loader(data: UnlearnData, method: LossMethod, model: nn.Module) -> UnlearnData:
-    """``data`` streamed with the method's DataLoader settings (pinned memory by default on CUDA)."""
+    """``data`` streamed with the method's DataLoader settings (pinned memory by default
+    on CUDA) and its retain budget per epoch."""
     import dataclasses
 
     pin = method.pin_memory if method.pin_memory is not None else placement(model).device.type == "cuda"
-    return dataclasses.replace(data, loader=LoaderOptions(method.num_workers, pin))
+    budget = None
+    if method.retain_budget is not None:
+        budget = max(RETAIN_FLOOR, math.ceil(method.retain_budget * size(data.forget)))
+    return dataclasses.replace(data, loader=LoaderOptions(method.num_workers, pin), retain_per_epoch=budget)
+
+
+# Retain examples per epoch below which the budget never sub-samples: every built-in task
+# and most users' small sets are passed over whole.
+RETAIN_FLOOR = 8192
 
 
 EARLY_END_EVERY = 4  # steps between a phase's own end checks (an unbounded ascent can collapse a model in ~10)

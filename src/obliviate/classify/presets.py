@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 # min_steps=0: no small-data extension (a reference run is its epochs, nothing more)
-_SGD = dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=256, schedule="constant", min_steps=0)
+# retain_budget=None, adapt_lr=False: whole retain passes at the reference's fixed learning rate.
+_SGD = dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4, batch_size=256, schedule="constant", min_steps=0,
+            retain_budget=None, adapt_lr=False)
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {

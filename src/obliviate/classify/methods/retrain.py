@@ -32,6 +32,7 @@ class Retrain(FineTune):
     weight_decay: float = 5e-4
     schedule: Literal["constant", "cosine", "multistep"] = "cosine"
     augment: Literal["none", "crop_flip"] = "none"
+    retain_budget: float | None = None  # exact retraining passes over all of the retain set
 
     def setup(self, model, data, generator) -> None:
         reinitialise(model)
