@@ -99,7 +99,7 @@ def test_early_stopping_rolls_back_when_retain_accuracy_collapses(digits_class3)
     # Without the guard the same run collapses, and says so.
     with pytest.warns(obliviate.UnlearningWarning, match="collapsed"):
         wrecked = obliviate.unlearn(original, split.forget, split.retain, method="ga", lr=0.02, early_stop=False,
-                                   min_steps=0)  # min_steps=0: not even the small-data guard
+                                   min_steps=0, adapt_lr=False)  # no small-data guard, no lr adaptation
     assert "collapsed" in wrecked.flags
 
 

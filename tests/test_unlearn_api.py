@@ -83,7 +83,7 @@ def test_a_diverged_run_says_so(own):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = obliviate.unlearn(model, forget, retain, method="ga", lr=1e4, optimizer="sgd",
-                                   early_stop=False, epochs=50, min_steps=0)  # no guard at all
+                                   early_stop=False, epochs=50, min_steps=0, adapt_lr=False)  # no guard at all
     assert "diverged" in result.flags or "collapsed" in result.flags
     assert any(issubclass(w.category, obliviate.UnlearningWarning) for w in caught)
     # on small data the guard watches even a run without early stopping: rolled back, and said
@@ -143,15 +143,21 @@ def test_small_data_halves_a_learning_rate_that_costs_retain_accuracy():
     assert "learning rate halved 1×" in result.stop_reason and "rolled back" in result.stop_reason
     assert accuracy(result.model, own.forget) < 0.05
     assert accuracy(own.retrained, own.retain) - accuracy(result.model, own.retain) <= 0.05
-    # without the small-data handling the same lr only gets as far as the guard allows
+    # without the small-data extension (a large run's planned epochs): the same backoff, no extra steps
+    planned = obliviate.unlearn(own.original, own.forget, own.retain, method="ft", seed=0, min_steps=0)
+    assert "lr halved" in planned.stop_reason and "small data" not in planned.stop_reason
+    assert accuracy(own.retrained, own.retain) - accuracy(planned.model, own.retain) <= 0.05
+    # with neither (adapt_lr=False: the reference's fixed lr) the same lr only gets as far as the guard allows
     with pytest.warns(obliviate.UnlearningWarning, match="did not forget"):
-        plain = obliviate.unlearn(own.original, own.forget, own.retain, method="ft", seed=0, min_steps=0)
+        plain = obliviate.unlearn(own.original, own.forget, own.retain, method="ft", seed=0, min_steps=0,
+                                  adapt_lr=False)
     assert accuracy(plain.model, own.forget) > 0.9 and "halved" not in plain.stop_reason
     # a planned run that ends more than 5 points down goes back to the last check that was not
     rl = obliviate.unlearn(own.original, own.forget, own.retain, method="rl", seed=0)
     assert "lr halved" in rl.stop_reason
     assert accuracy(own.retrained, own.retain) - accuracy(rl.model, own.retain) <= 0.05
-    plain_rl = obliviate.unlearn(own.original, own.forget, own.retain, method="rl", seed=0, min_steps=0)
+    plain_rl = obliviate.unlearn(own.original, own.forget, own.retain, method="rl", seed=0, min_steps=0,
+                                 adapt_lr=False)
     assert accuracy(own.retrained, own.retain) - accuracy(plain_rl.model, own.retain) > 0.05
 
 

@@ -153,6 +153,7 @@ class _Impair(LossMethod):
 
     drive: ClassVar[str] = "union"
     needs: ClassVar[tuple[str, ...]] = ("forget", "retain")
+    guard_planned: ClassVar[bool] = False  # it damages retain accuracy on purpose; the repair restores it
 
     def loss(self, model, batch):
         x, y, _ = batch.joined()
