@@ -65,4 +65,5 @@ def test_none_means_whole_passes_and_retrain_never_subsamples():
                          torch.nn.Linear(1, 2))
     ids, _, _ = _seen(whole, "retain", torch.Generator().manual_seed(0))
     assert len(ids) == 20_000
-    assert build("retrain", {}, "classifier").retain_budget is None  # exact retraining sees all of the retain set
+    retrain = build("retrain", {}, "classifier")
+    assert retrain.retain_budget is None and retrain.adapt_lr is False  # exact retraining: all of it, its own lr

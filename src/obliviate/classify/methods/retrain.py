@@ -33,6 +33,7 @@ class Retrain(FineTune):
     schedule: Literal["constant", "cosine", "multistep"] = "cosine"
     augment: Literal["none", "crop_flip"] = "none"
     retain_budget: float | None = None  # exact retraining passes over all of the retain set
+    adapt_lr: bool = False  # and trains at the recipe's own learning rate, unwatched
 
     def setup(self, model, data, generator) -> None:
         reinitialise(model)
