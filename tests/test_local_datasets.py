@@ -241,3 +241,10 @@ def test_obliviate_evaluate_scores_classifier_weights_on_a_local_copy(cifar10_co
     assert main(["evaluate", "--model", str(tmp_path / "vgg.safetensors"), "--benchmark", "cifar10",
                  "--forget", "class:3"]) == 2
     assert "does not hold cifar10's ResNet18 weights" in capsys.readouterr().err
+    # the issue's spelling: --task and --arch name the same thing as --benchmark cifar10/vgg16_bn
+    assert main(["evaluate", "--model", str(tmp_path / "vgg.safetensors"), "--task", "cifar10", "--arch", "vgg16_bn",
+                 "--forget", "class:3", "--json", str(tmp_path / "v.json")]) == 0
+    assert json.loads((tmp_path / "v.json").read_text())[0]["benchmark"] == "cifar10/vgg16_bn"
+    assert main(["evaluate", "--model", str(tmp_path / "vgg.safetensors"), "--task", "cifar10/resnet18", "--arch",
+                 "vgg16_bn", "--forget", "class:3"]) == 2
+    assert "contradicts" in capsys.readouterr().err

@@ -128,11 +128,13 @@ def _parser() -> argparse.ArgumentParser:
                                      "--data-dir TOFU --retain-model RETAIN_DIR --json out.json")
     evl.add_argument("--model", required=True, help="local model directory (LM), a diffusers pipeline directory, "
                      "or a classifier's .safetensors weights")
-    evl.add_argument("--benchmark", required=True, help="language models: tofu, muse, wmdp, mmlu; pipelines: "
+    evl.add_argument("--benchmark", "--task", dest="benchmark", required=True, help="language models: tofu, muse, wmdp, mmlu; pipelines: "
                      "unlearncanvas, i2p or FILE.csv (your prompts); classifiers: a task, e.g. cifar10 or cifar10/vgg16_bn "
                      "(the architecture of the weights)")
     evl.add_argument("--forget", required=True, help="the benchmark's split, e.g. forget10; pipelines: AXIS:LABEL "
                      "of a judge, e.g. style:Van_Gogh")
+    evl.add_argument("--arch", help="classifiers: the architecture of the weights (resnet18, vgg16_bn), the same "
+                     "as --task cifar10/ARCH")
     evl.add_argument("--judge", action="append", default=[], metavar="AXIS=DIR",
                      help="pipelines: a local Hugging Face image classifier judging AXIS (repeat per axis)")
     evl.add_argument("--retain-model", metavar="PATH", help="the retain-only model (LM: forget quality, PrivLeak; "
@@ -304,7 +306,7 @@ def _evaluate(args) -> int:
             raise ValueError(f"--judge {axis} given twice")
         judges[axis] = path
     options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
-               "data_dir": args.data_dir, "hparams": hparams, "judges": judges}
+               "data_dir": args.data_dir, "hparams": hparams, "judges": judges, "arch": args.arch}
     rows = track_for_model(args.model).evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
     if not _is_main_process():
         return 0

@@ -43,6 +43,11 @@ class ClassifierTrack(Track):
         if unused or options.get("hparams"):
             raise ValueError(f"option(s) {', '.join(unused + (['--set'] if options.get('hparams') else []))} "
                              "do not apply to a classifier")
+        if options.get("arch"):
+            base, _, given = benchmark.partition("/")
+            if given and given != options["arch"]:
+                raise ValueError(f"--arch {options['arch']} contradicts the task's architecture {benchmark!r}")
+            benchmark = f"{base}/{options['arch']}"
         task = get_task(benchmark, data_dir=options.get("data_dir"))
         split = task.split(forget)
         score = lambda path, ref: evaluate(load_weights(task, path), split.forget, split.retain, split.test,  # noqa: E731

@@ -75,7 +75,7 @@ def evaluate_pipeline_files(model_path, benchmark, forget, options, say) -> list
 
     from obliviate.diffusion.pipeline import is_pipeline_dir, load_pipeline
 
-    unused = sorted(k for k in ("retain_logs", "save_logs") if options.get(k))
+    unused = sorted(k for k in ("retain_logs", "save_logs", "arch") if options.get(k))
     if unused:
         raise ValueError(f"option(s) {', '.join('--' + k.replace('_', '-') for k in unused)} do not apply to a "
                          "diffusers pipeline")

@@ -281,6 +281,8 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
         raise ValueError("give --retain-model or --retain-logs, not both")
     if options.get("judges"):
         raise ValueError("--judge is for diffusers pipelines; a language model is scored by its benchmark's metrics")
+    if options.get("arch"):
+        raise ValueError("--arch is for classifier weights; a language model directory names its own architecture")
     if benchmark in ("wmdp", "mmlu"):
         return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
     if benchmark == "muse":
