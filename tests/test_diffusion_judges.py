@@ -238,3 +238,18 @@ def test_evaluate_pipeline_needs_a_judge(setup, capsys):
     assert main(["evaluate", "--model", str(pipe), "--benchmark", "unlearncanvas", "--data-dir", str(root),
                  "--forget", "style:Van_Gogh"]) == 2
     assert "give --judge AXIS=DIR" in capsys.readouterr().err
+
+
+def test_a_rows_images_do_not_depend_on_the_rows_batched_with_it(setup):
+    from obliviate.diffusion.judges import generate
+    from obliviate.diffusion.pipeline import load_pipeline
+
+    _, pipe, _, _, _ = setup
+    model = load_pipeline(pipe)
+    rows = [PromptRow("a photo of a cat", 1), PromptRow("a painting of a dog", 2, guidance=3.0),
+            PromptRow("van gogh style house", 3)]
+    together = generate(model, rows, images_per_prompt=2, steps=2, guidance=7.5, batch_rows=8)
+    alone = torch.cat([generate(model, [row], images_per_prompt=2, steps=2, guidance=7.5) for row in rows])
+    assert together.shape == (6, 3, 16, 16) and 0 <= together.min() and together.max() <= 1
+    assert torch.allclose(together, alone, atol=1e-5)  # same seeds, same images, in the rows' order
+    assert not torch.allclose(together[0], together[4], atol=1e-3)  # different rows, different images

@@ -307,7 +307,9 @@ def _evaluate(args) -> int:
         judges[axis] = path
     options = {"retain_model": args.retain_model, "retain_logs": args.retain_logs, "save_logs": args.save_logs,
                "data_dir": args.data_dir, "hparams": hparams, "judges": judges, "arch": args.arch}
-    rows = track_for_model(args.model).evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
+    track = track_for_model(args.model)
+    track.check_evaluate_options(options)
+    rows = track.evaluate_files(args.model, args.benchmark, args.forget, options, console.print)
     if not _is_main_process():
         return 0
     from rich.table import Table

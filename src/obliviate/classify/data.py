@@ -194,8 +194,8 @@ class UnlearnData:
     def steps_per_epoch(self, drive: str, batch_size: int) -> int:
         if drive == "union":
             return -(-(size(self._set("forget")) + self._retain_size()) // batch_size)
-        if drive == "retain":
-            return -(-self._retain_size() // batch_size) if self._budgeted() else num_batches(self.retain, batch_size)
+        if drive == "retain" and self._budgeted():
+            return -(-self.retain_per_epoch // batch_size)
         return num_batches(self._set(drive), batch_size)
 
     def _budgeted(self) -> bool:

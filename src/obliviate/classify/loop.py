@@ -245,10 +245,10 @@ def train_loop(
     history = History()
     # large data: the planned epochs watched for retain damage, with the same backoff as small runs
     adapt = method.adapt_lr and bool(plan) and not extend and not method.early_stop and method.guard_planned
-    guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or extend or adapt \
-        else None
+    watched = extend or adapt  # a rollback halves the lr and goes on
+    guard = Monitor(model, data, method.stop_slack, method.max_retain_drop) if method.early_stop or watched else None
     monitor = guard if method.early_stop else None
-    if (extend or adapt) and not method.early_stop and method.guard_planned:  # retain watched from the first step
+    if watched and not method.early_stop and method.guard_planned:  # retain watched from the first step
         guard.stop_at_target = False
         monitor = guard
     if adapt:
@@ -329,8 +329,7 @@ def train_loop(
                 if monitor is not None and on_cadence and check_due(step, last_check):
                     last_check = step
                     history.stop_reason = monitor.check(model, step)
-                    backs_off = (extend or adapt) and monitor.just_rolled_back and (
-                        epoch >= len(plan) or not method.early_stop)
+                    backs_off = watched and monitor.just_rolled_back and (epoch >= len(plan) or not method.early_stop)
                     if backs_off and back_off(history.stop_reason):  # a smaller step, from the rolled-back weights
                         history.stop_reason = ""
                     if history.stop_reason:

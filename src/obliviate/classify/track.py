@@ -14,6 +14,7 @@ from obliviate.core.track import Column, EvalModels, Track, evaluation_row
 
 class ClassifierTrack(Track):
     name = "classifier"
+    evaluate_options = ("arch",)
     description = "image / tabular classifiers: any torch.nn.Module returning (batch, classes) logits"
     methods_module = "obliviate.classify.methods"
     fallback = True  # every nn.Module no other track claims
@@ -39,10 +40,8 @@ class ClassifierTrack(Track):
         from obliviate.classify.evaluate import evaluate
         from obliviate.classify.tasks import get_task
 
-        unused = sorted(k for k in ("retain_logs", "save_logs", "judges") if options.get(k))
-        if unused or options.get("hparams"):
-            raise ValueError(f"option(s) {', '.join(unused + (['--set'] if options.get('hparams') else []))} "
-                             "do not apply to a classifier")
+        if options.get("hparams"):
+            raise ValueError("--set does not apply to a classifier's evaluation")
         if options.get("arch"):
             base, _, given = benchmark.partition("/")
             if given and given != options["arch"]:

@@ -85,6 +85,17 @@ def to_model(model: nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ..
     return tuple(where.put(t) for t in tensors)
 
 
+def parse_dtype(value: str | torch.dtype) -> torch.dtype | str:
+    """A floating torch dtype from its name ("bfloat16", "float16", "float32"), or "auto"
+    (the checkpoint's own); a one-line ``ValueError`` otherwise."""
+    if isinstance(value, torch.dtype) or value == "auto":
+        return value
+    found = getattr(torch, str(value), None)
+    if not isinstance(found, torch.dtype) or not found.is_floating_point:
+        raise ValueError(f"unknown torch_dtype {value!r}; use bfloat16, float16, float32 or auto")
+    return found
+
+
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")

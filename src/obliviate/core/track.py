@@ -59,6 +59,10 @@ def mean_std_gap(side: EvalSide, reference: EvalSide, keys: Sequence[str]) -> di
     return out
 
 
+# ``obliviate evaluate``'s track-specific options: the key in ``options`` -> its flag.
+EVALUATE_OPTIONS = {"retain_logs": "--retain-logs", "save_logs": "--save-logs", "judges": "--judge", "arch": "--arch"}
+
+
 def evaluation_row(model: Any, role: str, benchmark: str, forget: str, metrics: dict) -> dict:
     """One row of ``obliviate evaluate``: which model (``role`` "evaluated" or "retain"), on what, its scores."""
     return {"model": str(model), "role": role, "benchmark": benchmark, "forget": forget, "metrics": metrics}
@@ -124,6 +128,8 @@ class Track:
     eval_legend: ClassVar[str] = ""
     tune_objective: ClassVar[str] = ""  # what tune minimises, for the provenance record
     fallback: ClassVar[bool] = False  # owns every model no other track claims (tried last)
+    # the optional ``obliviate evaluate`` options (of EVALUATE_OPTIONS) this track's evaluate_files takes
+    evaluate_options: ClassVar[tuple[str, ...]] = ()
 
     # -- recognising --------------------------------------------------------------
     def owns_model(self, model: Any) -> bool:
@@ -149,6 +155,12 @@ class Track:
                       hparams: dict[str, Any], out: str, options: dict[str, Any], say: Callable[[str], None]) -> None:
         """``obliviate unlearn``: load a local model directory, unlearn, write ``out`` atomically."""
         raise ValueError(f"the {self.name} track has no `obliviate unlearn` for model directories")
+
+    def check_evaluate_options(self, options: dict[str, Any]) -> None:
+        """Refuse (one line) the ``obliviate evaluate`` options given that this track does not take."""
+        given = [flag for key, flag in EVALUATE_OPTIONS.items() if options.get(key) and key not in self.evaluate_options]
+        if given:
+            raise ValueError(f"option(s) {', '.join(given)} do not apply to the {self.name} track")
 
     def evaluate_files(self, model_path: str, benchmark: str, forget: str, options: dict[str, Any],
                        say: Callable[[str], None]) -> list[dict]:

@@ -3,10 +3,11 @@ copy, judged by the user's image classifiers (:mod:`obliviate.diffusion.judges`)
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from obliviate.core.track import evaluation_row
-from obliviate.diffusion.judges import evaluate_prompt_set, load_judge, parse_target
+from obliviate.diffusion.judges import check_prompt_set, evaluate_prompt_set, load_judge
 from obliviate.diffusion.prompt_sets import (UNLEARNCANVAS_GUIDANCE, UNLEARNCANVAS_PHOTO, UNLEARNCANVAS_SEEDS,
                                              UNLEARNCANVAS_STEPS, read_prompt_csv, unlearncanvas_prompts)
 
@@ -71,14 +72,9 @@ def prompt_rows(benchmark: str, data: str | None, settings: dict):
 
 
 def evaluate_pipeline_files(model_path, benchmark, forget, options, say) -> list[dict]:
-    import torch
-
+    from obliviate.core.devices import parse_dtype
     from obliviate.diffusion.pipeline import is_pipeline_dir, load_pipeline
 
-    unused = sorted(k for k in ("retain_logs", "save_logs", "arch") if options.get(k))
-    if unused:
-        raise ValueError(f"option(s) {', '.join('--' + k.replace('_', '-') for k in unused)} do not apply to a "
-                         "diffusers pipeline")
     settings = _settings(options.get("hparams") or {})
     judge_paths = options.get("judges") or {}
     if not judge_paths:
@@ -90,17 +86,15 @@ def evaluate_pipeline_files(model_path, benchmark, forget, options, say) -> list
     rows, steps, guidance = prompt_rows(benchmark, options.get("data_dir"), settings)
     device = settings.get("device")
     judges = {axis: load_judge(path, device) for axis, path in judge_paths.items()}
-    parse_target(forget, judges)  # a bad --forget fails before any image is generated
-    dtype = getattr(torch, settings["torch_dtype"], None) if "torch_dtype" in settings else None
-    if "torch_dtype" in settings and not isinstance(dtype, torch.dtype):
-        raise ValueError(f"--set torch_dtype={settings['torch_dtype']!r} is not a torch dtype")
+    check_prompt_set(rows, judges, forget)  # a bad --forget or label fails before any pipeline is loaded
+    dtype = parse_dtype(settings.get("torch_dtype", "auto"))
     sampling = {"images_per_prompt": settings.get("images_per_prompt", 1), "steps": settings.get("steps", steps),
                 "guidance": settings.get("guidance", guidance)}
     say(f"{benchmark}: {len(rows)} prompts x {sampling['images_per_prompt']} image(s), {sampling['steps']} DDIM "
         f"steps, guidance {sampling['guidance']} (per-row guidance from the file where it has one)")
 
     def score(path):
-        model = load_pipeline(path, device=device, torch_dtype=dtype)
+        model = load_pipeline(path, device=device, torch_dtype=None if dtype == "auto" else dtype)
         return evaluate_prompt_set(model, rows, judges, forget, **sampling)
 
     scores = score(model_path)
@@ -109,7 +103,7 @@ def evaluate_pipeline_files(model_path, benchmark, forget, options, say) -> list
         reference = score(retain_path)
         for key in GAP_KEYS:
             scores[f"{key}_gap"] = abs(scores[key] - reference[key])
-        present = [scores[f"{k}_gap"] for k in GAP_KEYS if scores[f"{k}_gap"] == scores[f"{k}_gap"]]  # not NaN
+        present = [scores[f"{k}_gap"] for k in GAP_KEYS if not math.isnan(scores[f"{k}_gap"])]
         scores["avg_gap"] = sum(present) / len(present) if present else float("nan")
         out.append(evaluation_row(retain_path, "retain", benchmark, forget, reference))
     return out

@@ -45,7 +45,8 @@ class ImageJudge(torch.nn.Module):
             raise ValueError("a judge needs distinct label names, one per output")
         self.module, self.labels = module.eval(), list(labels)
         self.size, self.crop = size, crop
-        self.mean, self.std = (None, None) if mean is None else (list(mean), list(std))
+        as_channels = lambda v: None if v is None else torch.tensor(list(v), dtype=torch.float32).view(1, -1, 1, 1)  # noqa: E731
+        self.mean, self.std = as_channels(mean), as_channels(std)
         self._logits_of = logits_of or (lambda out: out)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -58,9 +59,7 @@ class ImageJudge(torch.nn.Module):
             top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
             x = x[..., top:top + h, left:left + w]
         if self.mean is not None:
-            mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-            std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-            x = (x - mean) / std
+            x = (x - self.mean.to(x.device)) / self.std.to(x.device)
         return x.to(p.dtype)
 
     @torch.no_grad()
@@ -133,18 +132,26 @@ def parse_target(spec: str, judges: dict[str, ImageJudge]) -> tuple[str, str]:
 
 
 def generate(model: Diffusion, rows: Sequence[PromptRow], *, images_per_prompt: int, steps: int, guidance: float,
-             progress=None) -> torch.Tensor:
-    """Images in [0, 1] (CPU), ``images_per_prompt`` per row, each row's noise drawn
-    from a generator seeded with its own seed, so a row's images do not depend on the
-    rows around it."""
-    images = []
-    for row in rows:
-        g = torch.Generator().manual_seed(row.seed)
-        emb = model.encode([row.prompt] * images_per_prompt)
-        latents, _ = model.sample(emb, g, steps=steps, guidance=guidance if row.guidance is None else row.guidance)
-        images.append(((model.to_images(latents).float() + 1) / 2).cpu())
-        if progress is not None:
-            progress()
+             batch_rows: int = 8, progress=None) -> torch.Tensor:
+    """Images in [0, 1] (CPU), ``images_per_prompt`` per row. Each row's starting noise
+    is drawn from a generator seeded with its own seed, so its images do not depend on
+    the rows around it; rows of the same guidance are denoised ``batch_rows`` at a time."""
+    images: list[torch.Tensor | None] = [None] * len(rows)
+    by_guidance: dict[float, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_guidance.setdefault(guidance if row.guidance is None else row.guidance, []).append(i)
+    for scale, indices in by_guidance.items():
+        for start in range(0, len(indices), batch_rows):
+            chunk = indices[start:start + batch_rows]
+            noise = torch.cat([torch.randn((images_per_prompt, *model.latent_shape),
+                                           generator=torch.Generator().manual_seed(rows[i].seed)) for i in chunk])
+            emb = model.encode([rows[i].prompt for i in chunk for _ in range(images_per_prompt)])
+            latents, _ = model.sample(emb, None, steps=steps, guidance=scale, noise=noise)
+            decoded = ((model.to_images(latents).float() + 1) / 2).cpu()
+            for k, i in enumerate(chunk):
+                images[i] = decoded[k * images_per_prompt:(k + 1) * images_per_prompt]
+            if progress is not None:
+                progress(len(chunk))
     return torch.cat(images)
 
 
@@ -172,6 +179,19 @@ def _percent(hits: list[bool]) -> float:
     return 100.0 * sum(hits) / len(hits) if hits else math.nan
 
 
+def check_prompt_set(rows: Sequence[PromptRow], judges: dict[str, ImageJudge], forget: str) -> tuple[str, str]:
+    """The erased (axis, label), after checking that the judges know it and every label
+    the prompt set gives on their axes (one-line ``ValueError`` otherwise)."""
+    target = parse_target(forget, judges)
+    for axis in judges:
+        labelled = {row.labels[axis] for row in rows if axis in row.labels}
+        unknown = sorted(labelled - set(judges[axis].labels))
+        if unknown:
+            raise ValueError(f"the prompt set labels {axis} {', '.join(unknown[:5])}, which the {axis} judge does not "
+                             f"know (its labels: {', '.join(judges[axis].labels[:20])})")
+    return target
+
+
 def evaluate_prompt_set(model: Diffusion, rows: Sequence[PromptRow], judges: dict[str, ImageJudge], forget: str, *,
                         images_per_prompt: int = 1, steps: int = 50, guidance: float = 7.5,
                         show_progress: bool = True) -> dict:
@@ -180,17 +200,11 @@ def evaluate_prompt_set(model: Diffusion, rows: Sequence[PromptRow], judges: dic
     the same noise, so two models' scores differ by what they learned, not by sampling."""
     from obliviate.core.rows import progress_bars
 
-    target = parse_target(forget, judges)
-    for axis in judges:
-        labelled = {row.labels[axis] for row in rows if axis in row.labels}
-        unknown = sorted(labelled - set(judges[axis].labels))
-        if unknown:
-            raise ValueError(f"the prompt set labels {axis} {', '.join(unknown[:5])}, which the {axis} judge does not "
-                             f"know (its labels: {', '.join(judges[axis].labels[:20])})")
+    target = check_prompt_set(rows, judges, forget)
     with progress_bars(show_progress) as bar:
         task = bar.add_task("generating", total=len(rows)) if bar else None
         images = generate(model, rows, images_per_prompt=images_per_prompt, steps=steps, guidance=guidance,
-                          progress=(lambda: bar.advance(task)) if bar else None)
+                          progress=(lambda n: bar.advance(task, n)) if bar else None)
     predictions = {axis: judge.predict(images) for axis, judge in judges.items()}
     scores = judge_scores(rows, predictions, target, images_per_prompt)
     scores["settings"] = {"prompts": len(rows), "images_per_prompt": images_per_prompt, "steps": steps,

@@ -124,20 +124,24 @@ class Diffusion:
         return self.vae.decode(latents / self.latent_scale).sample.clamp(-1, 1)
 
     @torch.no_grad()
-    def sample(self, emb: torch.Tensor, generator: torch.Generator, steps: int = 10, guidance: float = 1.5,
-               stop_after: int | None = None, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, emb: torch.Tensor, generator: torch.Generator | None, steps: int = 10, guidance: float = 1.5,
+               stop_after: int | None = None, batch_size: int = 512,
+               noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """DDIM sampling with classifier-free guidance from the empty prompt (the
         canvas UNet draws its most recognisable images at 10 steps and guidance 1.5;
         stronger guidance over-saturates a model this small).
 
         Returns (latents, timestep): the clean latents, or with ``stop_after=k`` the
         partially denoised x_t after k of ``steps`` steps and its timestep (ESD trains
-        on those)."""
+        on those). ``noise``: the starting latents (one per embedding) instead of a draw
+        from ``generator``."""
         from diffusers import DDIMScheduler
 
         sampler = DDIMScheduler.from_config(self.scheduler.config)
         sampler.set_timesteps(steps)
-        x = self.put(torch.randn((len(emb), *self.latent_shape), generator=generator))  # CPU draw, then moved
+        if noise is None:
+            noise = torch.randn((len(emb), *self.latent_shape), generator=generator)  # CPU draw, then moved
+        x = self.put(noise)
         timesteps = sampler.timesteps[: stop_after if stop_after is not None else steps]
         for t in timesteps:
             parts = [self.guided_eps(x[start:start + batch_size], t, emb[start:start + batch_size], guidance)

@@ -11,6 +11,7 @@ from obliviate.core.track import Track
 
 class DiffusionTrack(Track):
     name = "diffusion"
+    evaluate_options = ("judges",)
     description = "text-to-image diffusion models (diffusers): concept, object and style erasure"
     methods_module = "obliviate.diffusion.methods"
     tradeoff_axes = (("ua", "ira", "UA (%): target images not judged the target", "IRA (%): other digits drawn right"),)

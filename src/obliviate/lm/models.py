@@ -12,6 +12,7 @@ from typing import Literal, Sequence
 
 import torch
 
+from obliviate.core.devices import parse_dtype
 from obliviate.lm.text import Example, ExampleDataset, collate
 
 
@@ -116,7 +117,7 @@ def load_pretrained(path: str | Path, torch_dtype: str | torch.dtype | None = No
     "sdpa", "flash_attention_2", ...) when given. Returns (model, tokenizer)."""
     options = {}
     if torch_dtype is not None:
-        options["torch_dtype"] = _dtype(torch_dtype)
+        options["torch_dtype"] = parse_dtype(torch_dtype)
     if attn_implementation is not None:
         options["attn_implementation"] = str(attn_implementation)
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -142,12 +143,3 @@ def load_pretrained(path: str | Path, torch_dtype: str | torch.dtype | None = No
     model.eval()
     return model, tokenizer
 
-
-
-def _dtype(value: str | torch.dtype) -> torch.dtype | str:
-    if isinstance(value, torch.dtype) or value == "auto":
-        return value
-    found = getattr(torch, str(value), None)
-    if not isinstance(found, torch.dtype) or not found.is_floating_point:
-        raise ValueError(f"unknown torch_dtype {value!r}; use bfloat16, float16, float32 or auto")
-    return found

@@ -54,6 +54,7 @@ def _choice_rows_evaluated(model_path, benchmark, forget, options, say) -> list[
 
 class LMTrack(Track):
     name = "lm"
+    evaluate_options = ("retain_logs", "save_logs")
     description = "causal language models (transformers), TOFU / MUSE-style question answering and text"
     methods_module = "obliviate.lm.methods"
     pseudo_methods = ("original", "retrain")  # retraining is the task's recipe, not a registered LM method
@@ -279,10 +280,6 @@ def evaluate_files(model_path, benchmark, forget, options, say) -> list[dict]:
 
     if options.get("retain_model") and options.get("retain_logs"):
         raise ValueError("give --retain-model or --retain-logs, not both")
-    if options.get("judges"):
-        raise ValueError("--judge is for diffusers pipelines; a language model is scored by its benchmark's metrics")
-    if options.get("arch"):
-        raise ValueError("--arch is for classifier weights; a language model directory names its own architecture")
     if benchmark in ("wmdp", "mmlu"):
         return _choice_rows_evaluated(model_path, benchmark, forget, options, say)
     if benchmark == "muse":
