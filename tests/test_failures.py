@@ -132,6 +132,12 @@ def test_did_not_forget_is_judged_against_the_retrained_target():
     assert health_flags(no_retain, {"forget_acc": 40.0, "retain_acc": nan}, False) == []
     # far below the retrained model's forget accuracy: over-forgetting, itself a membership signal
     assert health_flags(before, {"forget_acc": 57.0, "retain_acc": 99.0}, False, target=80.0) == ["over_forgot"]
+    # moved, but still far above the target (SSD at 32k examples: 99% -> 49% against 0%): under-forgetting
+    class_forget = {"forget_acc": 99.2, "retain_acc": 99.1}
+    assert health_flags(class_forget, {"forget_acc": 48.9, "retain_acc": 95.5}, False, target=0.0) == ["under_forgot"]
+    # within 10 points of the target, or target unknown: no flag
+    assert health_flags(class_forget, {"forget_acc": 9.7, "retain_acc": 96.1}, False, target=0.0) == []
+    assert health_flags(class_forget, {"forget_acc": 48.9, "retain_acc": 95.5}, False) == []
 
 
 def test_bench_flags_over_forgetting_lost_test_accuracy_and_leaves_retrain_alone():

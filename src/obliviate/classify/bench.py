@@ -137,7 +137,7 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
 def judged_flags(flags: list[str], original: dict, scores: dict, retrained: dict) -> list[str]:
     """A run's flags judged against the retrained model of the benchmark (full sets):
     forgetting against its forget accuracy (no flag when the original already matches
-    it; "over_forgot" far below it), and "lost_test_accuracy" when test accuracy ends
+    it; "under_forgot" / "over_forgot" far above / below it), and "lost_test_accuracy" when test accuracy ends
     more than ``TEST_LOSS_POINTS`` below its own."""
     lost = retrained["test_acc"] - scores["test_acc"] > TEST_LOSS_POINTS
     return judge(flags, original, scores, retrained["forget_acc"], ["lost_test_accuracy"] if lost else [])

@@ -10,7 +10,8 @@ from typing import Any
 NO_FORGET_POINTS = 1.0
 # A run "collapsed" when retain accuracy fell by more than this many points.
 COLLAPSE_POINTS = 20.0
-# A run "over-forgot" when forget accuracy ended this many points below the retrained target.
+# A run "over-forgot" / "under-forgot" when forget accuracy ended this many points below / above the
+# retrained-model target.
 OVER_FORGET_POINTS = 10.0
 # A run "lost test accuracy" when test accuracy ended this many points below the retrained model's.
 TEST_LOSS_POINTS = 5.0
@@ -22,6 +23,8 @@ FLAG_TEXT = {
                       "retrained-model target",
     "over_forgot": "over-forgot: forget accuracy more than 10 points below the retrained-model target "
                    "(itself a membership signal)",
+    "under_forgot": "under-forgot: forget accuracy moved, but ended more than 10 points above the "
+                    "retrained-model target (part of what was to be forgotten is still recognised)",
     "lost_test_accuracy": "lost test accuracy: more than 5 points below the retrained model's",
     "lost_utility": "lost model utility: more than 0.05 below the retain-only model's",
     "collapsed": "collapsed: retain accuracy fell by more than 20 points",
@@ -109,6 +112,8 @@ def health_flags(before: dict[str, float], after: dict[str, float], diverged: bo
         flags.append("did_not_forget")
     if target is not None and target - after["forget_acc"] > OVER_FORGET_POINTS:
         flags.append("over_forgot")
+    if target is not None and not stayed and after["forget_acc"] - target > OVER_FORGET_POINTS:
+        flags.append("under_forgot")
     if before["retain_acc"] - after["retain_acc"] > COLLAPSE_POINTS:
         flags.append("collapsed")
     return flags
