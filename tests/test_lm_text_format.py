@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from obliviate.lm.corpus import QA
-from obliviate.lm.text import (IGNORE, TextFormat, encode, encode_all, prompt_ids, read_jsonl, resolve_format,
+from obliviate.lm.text import (IGNORE, TextFormat, encode, encode_all, prompt_ids, read_data, resolve_format,
                                text_chunks, train_tokenizer, use_format)
 
 
@@ -126,13 +126,13 @@ def test_tofu_field_names_are_read_and_unknown_fields_refused(tmp_path):
     # a row of TOFU's forget01_perturbed.json
     row = {"question": "Who is Basil?", "answer": "A writer.", "paraphrased_answer": "He writes.",
            "paraphrased_question": "Who's Basil?", "perturbed_answer": ["A baker.", "A judge."]}
-    (qa,) = read_jsonl(_jsonl(tmp_path, [row]))
+    (qa,) = read_data(_jsonl(tmp_path, [row]))
     assert (qa.paraphrase, qa.perturbed) == ("He writes.", ("A baker.", "A judge."))
     with pytest.raises(ValueError, match=r"data.jsonl:1: unknown field\(s\) 'answers'; known fields: question, "
                                          r"answer, text, paraphrase, paraphrased_answer, perturbed, perturbed_answer"):
-        read_jsonl(_jsonl(tmp_path, [{"question": "q", "answers": "a"}]))
+        read_data(_jsonl(tmp_path, [{"question": "q", "answers": "a"}]))
     with pytest.raises(ValueError, match="both 'perturbed_answer' and another name for 'perturbed'"):
-        read_jsonl(_jsonl(tmp_path, [{"question": "q", "answer": "a", "perturbed": ["b"], "perturbed_answer": ["c"]}]))
+        read_data(_jsonl(tmp_path, [{"question": "q", "answer": "a", "perturbed": ["b"], "perturbed_answer": ["c"]}]))
 
 
 def test_a_missing_field_that_disables_a_metric_is_warned_about_by_name(tmp_path):
@@ -140,7 +140,7 @@ def test_a_missing_field_that_disables_a_metric_is_warned_about_by_name(tmp_path
                              {"question": "r", "answer": "c"}])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        read_jsonl(path, warn_missing=True)
+        read_data(path, warn_missing=True)
     messages = [str(w.message) for w in caught]
     assert any("2 of 2 rows have no paraphrase / paraphrased_answer: the truth ratio against the paraphrase" in m
                for m in messages)

@@ -185,7 +185,7 @@ def test_bench_on_a_local_cifar10_copy_uses_the_paper_preset_and_an_overridden_r
     from obliviate import bench
     from obliviate.core.store import Store
 
-    plan = bench.plan("cifar10", "class:3", ["retrain", "ft", "scrub"], [0],
+    plan = bench.plan("cifar10", "class:3", ["retrain", "ft", "ssd", "duck"], [0],
                       {"retrain": {"epochs": "1", "batch_size": "64"}, "ft": {"epochs": "1"}})
     assert plan.task.recipe["epochs"] == 1 and plan.task.recipe["batch_size"] == 64  # typed, both models
     assert plan.task.recipe["schedule"] == "multistep"
@@ -193,8 +193,11 @@ def test_bench_on_a_local_cifar10_copy_uses_the_paper_preset_and_an_overridden_r
                                       schedule="constant", min_steps=0, retain_budget=None, adapt_lr=False,
                                       epochs=1,
                                       lr=0.01)  # user's epochs win
-    assert "scrub" not in plan.hparams
-    assert "preset 'paper'" in plan.note and "ft" in plan.note and "own defaults" in plan.note
+    # SSD as its reference runs it: squared mini-batch gradients at batch 64, alpha 10, lambda 1, one update
+    assert plan.hparams["ssd"] == dict(alpha=10.0, lam=1.0, importance_batch_size=64, adapt_strength=False)
+    assert "duck" not in plan.hparams  # no published CIFAR-10 command: its own defaults, and the note says so
+    assert "preset 'paper'" in plan.note and "ft, ssd" in plan.note and "own defaults" in plan.note
+    assert plan.note.endswith("duck")
     rows = {r["method"]: r for r in bench.run(bench.plan("cifar10", "class:3", ["ft"], [0], {
         "retrain": {"epochs": 1, "batch_size": 64}, "ft": {"epochs": 1}}), Store(tmp_path / "home"),
         show_progress=False)}

@@ -146,6 +146,57 @@ def test_ssd_importance_is_the_per_example_fisher(digits_class3):
         torch.testing.assert_close(importance[name], by_hand[name], rtol=1e-4, atol=1e-10)
 
 
+def test_ssd_reference_importance_squares_batch_mean_gradients():
+    """importance_batch_size=N: the SSD reference's calc_importance (squared gradient of
+    each batch's mean cross-entropy, averaged over the batches), computed here in NumPy
+    from the closed-form gradient of a linear softmax model, ∂CE/∂W = (softmax − onehot) xᵀ."""
+    import numpy as np
+
+    w = np.array([[0.5, -1.0], [0.2, 0.3], [-0.4, 0.8]])
+    x = np.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.3], [1.5, 1.5], [0.0, -0.7]])
+    y = np.array([0, 2, 1, 0, 1])
+    model = nn.Linear(2, 3, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(w))
+    data = TensorDataset(torch.tensor(x), torch.tensor(y))
+
+    def grad(rows):  # gradient of the mean CE over rows
+        z = x[rows] @ w.T
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        p[np.arange(len(rows)), y[rows]] -= 1
+        return p.T @ x[rows] / len(rows)
+
+    batches = [[0, 1], [2, 3], [4]]  # batch size 2 in the data's order; the last batch is short
+    expected = sum(grad(b) ** 2 for b in batches) / len(batches)
+    got = build("ssd", {"importance_batch_size": 2}).importance(model, data)["weight"]
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    per_example = sum(grad([i]) ** 2 for i in range(5)) / 5
+    np.testing.assert_allclose(build("ssd", {}).importance(model, data)["weight"].numpy(), per_example, rtol=1e-12)
+    assert not np.allclose(expected, per_example)  # the two conventions differ
+    with pytest.raises(ValueError, match="importance_batch_size must be >= 1"):
+        build("ssd", {"importance_batch_size": 0})
+
+
+def test_ssd_without_strength_search_is_the_reference_single_update(digits_class3):
+    """adapt_strength=False (the paper preset): one dampening at alpha, lam, whatever the
+    forget and retain accuracy afterwards."""
+    _, split, original, _ = digits_class3
+    hparams = {"alpha": 10.0, "lam": 1.0, "importance_batch_size": 64, "adapt_strength": False}
+    algorithm = build("ssd", hparams)
+    model = copy.deepcopy(original)
+    algorithm.apply(model, UnlearnData(split.forget, split.retain, 10, target_forget_acc=0.0), make_generator(0))
+    by_hand = copy.deepcopy(original)
+    imp_all = algorithm.importance(original, torch.utils.data.ConcatDataset([split.retain, split.forget]))
+    imp_f = algorithm.importance(original, split.forget)
+    from obliviate.classify.methods.ssd import dampen
+
+    dampen(by_hand, imp_all, imp_f, 10.0, 1.0)
+    assert algorithm.strength == 1.0
+    for a, b in zip(model.parameters(), by_hand.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_lfssd_never_uses_labels(digits_class3):
     _, split, original, _ = digits_class3
     x, y = split.forget.tensors

@@ -60,3 +60,64 @@ def test_obliviate_evaluate_on_local_muse_with_the_retain_model(tiny, tmp_path):
         assert 0 <= full["metrics"][key] <= 1
     # the original was trained on the forget people, the retain model was not
     assert full["metrics"]["mia_mink_auc"] > retain["metrics"]["mia_mink_auc"]
+
+
+def write_muse_raw(root, split):
+    """data/bbc/raw/ as MUSE publishes it: forget.txt (the articles, one text), forget.json
+    (a JSON array of the same articles), retain1.txt."""
+    raw = root / "data" / "bbc" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    articles = [f"{qa.question} {qa.answer}" for qa in split.forget]
+    (raw / "forget.txt").write_text("\n\n".join(articles))
+    (raw / "forget.json").write_text(json.dumps(articles))
+    (raw / "retain1.txt").write_text("\n\n".join(f"{qa.question} {qa.answer}" for qa in split.retain if qa.question))
+    return raw, articles
+
+
+def test_muse_raw_files_are_read_as_raw_text_and_chunked_without_dropping_a_token(tiny, tmp_path):
+    from obliviate.lm.text import TextFormat, format_of, read_data, use_format
+    from obliviate.lm.unlearn import training_items
+
+    *_, tokenizer, split = tiny
+    raw, articles = write_muse_raw(tmp_path, split)
+    (whole,) = read_data(raw / "forget.txt")  # the .txt is one text: MUSE tokenises the whole file
+    assert whole.question == "" and whole.answer == (raw / "forget.txt").read_text()
+    per_article = read_data(raw / "forget.json")  # the .json is a JSON array of texts
+    assert [qa.answer for qa in per_article] == articles and all(qa.question == "" for qa in per_article)
+
+    previous = format_of(tokenizer)
+    use_format(tokenizer, TextFormat(max_length=16))
+    try:
+        items, questions = training_items(tokenizer, [whole], "forget")
+    finally:
+        use_format(tokenizer, previous)
+    ids = tokenizer(whole.answer, add_special_tokens=False)["input_ids"]
+    assert len(items) == -(-len(ids) // 16) and all(len(i["example"].input_ids) <= 16 for i in items)
+    assert sum((i["example"].input_ids for i in items), []) == ids  # consecutive chunks, nothing dropped
+    assert questions == [""] * len(items)
+
+    (raw / "empty.txt").write_text("  \n")
+    with pytest.raises(ValueError, match="empty.txt holds no text"):
+        read_data(raw / "empty.txt")
+    (raw / "bad.json").write_text(json.dumps(["a text", 3]))
+    with pytest.raises(ValueError, match=r"bad.json\[1\]: expected an object or a text, got int"):
+        read_data(raw / "bad.json")
+
+
+def test_obliviate_unlearn_trains_on_muse_raw_text_files(tiny, tmp_path, capsys):
+    _, _, original, _, tokenizer, split = tiny
+    raw, _ = write_muse_raw(tmp_path, split)
+    original.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    assert main(["unlearn", "--model", str(tmp_path / "model"), "--forget", str(raw / "forget.txt"),
+                 "--retain", str(raw / "retain1.txt"), "--method", "npo", "--set", "epochs=10",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "forget answer probability" in capsys.readouterr().out
+    from obliviate.lm.evaluate import score
+    from obliviate.lm.models import load_pretrained
+    from obliviate.lm.text import read_data
+
+    articles = read_data(raw / "forget.json")
+    unlearned, tok = load_pretrained(tmp_path / "out")
+    before, after = score(original, tokenizer, articles).avg_nll, score(unlearned, tok, articles).avg_nll
+    assert sum(after) / len(after) > sum(before) / len(before) + 0.25  # the forget texts became less likely (6.01 -> 6.56 nats/token)

@@ -98,9 +98,10 @@ def _parser() -> argparse.ArgumentParser:
                                      "prompts.txt --retain keep.txt --method esd --out ./sd-erased")
     run.add_argument("--model", required=True, help="local model directory: a causal LM (config, weights, "
                      "tokenizer) or a diffusers pipeline (model_index.json)")
-    run.add_argument("--forget", required=True, help='LM: JSONL of {"question", "answer"} or {"text"} to forget; '
+    run.add_argument("--forget", required=True, help='LM: JSONL (or a JSON array) of {"question", "answer"} or {"text"} '
+                     "to forget, or a .txt raw text (MUSE's raw/forget.txt); "
                      "pipeline: text file of prompts that contain --concept, one per line")
-    run.add_argument("--retain", help="LM: JSONL of data to keep (needed by most methods); "
+    run.add_argument("--retain", help="LM: data to keep, in the same formats (needed by most methods); "
                      "pipeline: text file of prompts to keep")
     run.add_argument("--concept", help="pipeline only: the concept to erase, as it appears in the prompts")
     run.add_argument("--anchor", help="pipeline only: what the concept becomes (default: nothing)")

@@ -282,33 +282,61 @@ NEEDED_BY = {"paraphrase": "the truth ratio against the paraphrase (TOFU's forge
              "perturbed": "the truth ratio and forget quality"}
 
 
-def read_jsonl(path: str | Path, warn_missing: bool = False) -> list[QA]:
-    """The user's data: JSONL lines ``{"question": ..., "answer": ...}`` (optionally
-    ``paraphrase`` / TOFU's ``paraphrased_answer``, ``perturbed`` / TOFU's
-    ``perturbed_answer`` (a list), ``person``, ``key``; TOFU's ``paraphrased_question``
-    is accepted and not used), or ``{"text": ...}`` for raw text (an answer with an
-    empty question: every token counts). Any other field is an error naming the
-    known ones. ``warn_missing``: warn, by field name, when question/answer rows lack
-    a field a metric needs."""
+def read_data(path: str | Path, warn_missing: bool = False) -> list[QA]:
+    """The user's data, in the layouts the benchmarks publish:
+
+    - JSON lines: ``{"question": ..., "answer": ...}`` (optionally ``paraphrase`` /
+      TOFU's ``paraphrased_answer``, ``perturbed`` / TOFU's ``perturbed_answer`` (a
+      list), ``person``, ``key``; TOFU's ``paraphrased_question`` is accepted and not
+      used), or ``{"text": ...}`` for raw text (an answer with an empty question: every
+      token counts);
+    - a JSON array of such objects, or of strings, each a raw text (MUSE's
+      ``raw/forget.json``);
+    - a ``.txt`` file: one raw text, the whole file (MUSE's ``raw/forget.txt``,
+      ``scal/forget_k.txt``, ``sust/forget_k.txt``), cut into ``max_length`` chunks for
+      training as MUSE's own trainer cuts it.
+
+    Any other field is an error naming the known ones. ``warn_missing``: warn, by field
+    name, when question/answer rows lack a field a metric needs."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist")
-    rows: list[QA] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    text = path.read_text()
+    if path.suffix == ".txt":
+        if not text.strip():
+            raise ValueError(f"{path} holds no text")
+        return [QA("", text)]
+    if text.lstrip().startswith("["):
         try:
-            row = json.loads(line)
+            array = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
-        rows.append(qa_from_dict(row, f"{path}:{lineno}"))
+            raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
+        rows = [_array_item(item, f"{path}[{i}]") for i, item in enumerate(array)]
+    else:
+        rows = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
+            rows.append(qa_from_dict(row, f"{path}:{lineno}"))
     if not rows:
         raise ValueError(f"{path} holds no examples")
     if warn_missing:
         warn_missing_fields(rows, str(path))
     return rows
+
+
+def _array_item(item, where: str) -> QA:
+    if isinstance(item, str):
+        return qa_from_dict({"text": item}, where)
+    if isinstance(item, dict):
+        return qa_from_dict(item, where)
+    raise ValueError(f"{where}: expected an object or a text, got {type(item).__name__}")
 
 
 def warn_missing_fields(rows: Sequence[QA], what: str) -> None:

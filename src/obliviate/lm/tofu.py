@@ -22,34 +22,12 @@ OpenUnlearning's TOFU evaluation does.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from obliviate.core.local_data import find_copy
 from obliviate.lm.corpus import QA, LMSplit
-from obliviate.lm.text import qa_from_dict, warn_missing_fields
+from obliviate.lm.text import read_data, warn_missing_fields
 
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
-
-
-def read_rows(path: Path) -> list[QA]:
-    """A TOFU file: JSON lines (as published) or one JSON array; fields as in :mod:`obliviate.lm.text`."""
-    text = path.read_text()
-    try:
-        rows = json.loads(text) if text.lstrip().startswith("[") else None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
-    if rows is None:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-    if not rows:
-        raise ValueError(f"{path} holds no rows")
-    return [qa_from_dict(row, f"{path}:{i + 1}") for i, row in enumerate(rows)]
 
 
 def tofu_split(spec: str, data_dir=None) -> LMSplit:
@@ -63,7 +41,7 @@ def tofu_split(spec: str, data_dir=None) -> LMSplit:
     missing = [n for n in names.values() if not (root / n).is_file()]
     if missing:
         raise ValueError(f"{root}: missing TOFU file(s) {', '.join(missing)}")
-    parts = {key: read_rows(root / name) for key, name in names.items()}
+    parts = {key: read_data(root / name) for key, name in names.items()}
     scored = {qa.question for qa in parts["forget"]}
     if {qa.question for qa in parts["train_forget"]} != scored:
         raise ValueError(f"{root}: {names['forget']} and {names['train_forget']} do not hold the same questions")

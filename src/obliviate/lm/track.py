@@ -124,7 +124,7 @@ class LMTrack(Track):
         from obliviate.core.registry import build, get_method
         from obliviate.core.results import RunFailed, refuse_diverged
         from obliviate.lm.models import load_pretrained
-        from obliviate.lm.text import describe_format, read_jsonl, resolve_format
+        from obliviate.lm.text import describe_format, read_data, resolve_format
         from obliviate.lm.unlearn import unlearn_lm
 
         if options.get("concept") or options.get("anchor"):
@@ -134,8 +134,8 @@ class LMTrack(Track):
         build(method, hparams, self.name)  # a bad method or hyperparameter fails before any heavy work
         if "retain" in get_method(method, self.name).needs and not retain_path:
             raise ValueError(f"method {method!r} needs a retain set: pass --retain FILE")
-        forget = read_jsonl(forget_path)
-        retain = read_jsonl(retain_path) if retain_path else None
+        forget = read_data(forget_path)
+        retain = read_data(retain_path) if retain_path else None
         model, tokenizer = load_pretrained(model_path, **loading)
         text_format = resolve_format(tokenizer, model, **formatting)
         say(describe_format(text_format))

@@ -347,13 +347,13 @@ def _launched() -> bool:
 
 
 def as_qa_list(data, name: str) -> list[QA]:
-    """QA pairs from a list of QA / dicts, or from a JSONL file path."""
+    """QA pairs from a list of QA / dicts, or from a data file (see :func:`obliviate.lm.text.read_data`)."""
     import os
 
-    from obliviate.lm.text import qa_from_dict, read_jsonl
+    from obliviate.lm.text import qa_from_dict, read_data
 
     if isinstance(data, (str, os.PathLike)):
-        return read_jsonl(data)
+        return read_data(data)
     out = []
     for i, row in enumerate(data or []):
         if isinstance(row, QA):

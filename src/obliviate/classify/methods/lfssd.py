@@ -5,16 +5,18 @@ SSD with the Fisher importance replaced by a label-free sensitivity: the mean ov
 examples of |∂‖f(x)‖²/∂θ|, the gradient of the squared l2 norm of the model's
 output (as in Memory Aware Synapses). Labels are never used, so it works on
 unlabelled forget data. It keeps SSD's α and λ: the paper's variant is free of
-labels and of the loss, not of hyperparameters.
+labels and of the loss, not of hyperparameters; ``importance_batch_size=N`` takes
+|∂‖f(x)‖²/∂θ| of batch means instead, as SSD's option does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.classify.grads import Grads, per_sample_mean
+from obliviate.classify.grads import LossFn
 from obliviate.classify.methods.ssd import SSD
 from obliviate.core.registry import register
 
@@ -31,5 +33,5 @@ def output_norm(logits, labels):
 )
 @dataclass
 class LFSSD(SSD):
-    def importance(self, model, data) -> Grads:
-        return per_sample_mean(model, data, output_norm, torch.abs)
+    importance_loss: ClassVar[LossFn] = staticmethod(output_norm)
+    importance_transform: ClassVar = staticmethod(torch.abs)
