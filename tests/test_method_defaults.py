@@ -58,6 +58,7 @@ EXPECTED = {  # one entry per setting, in the order above
     "salun":            ("forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "scrub":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
+    "sisa":             ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "unsir":            ("forgets", "refused", "forgets", "refused", "refused", "refused", "refused", "refused"),
 }
 

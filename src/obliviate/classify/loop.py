@@ -38,6 +38,10 @@ class History:
     rolled_back_to_start: bool = False  # the monitor undid every step
     extra_steps: int = 0  # steps beyond the planned epochs (the small-data extension)
     backoffs: list[str] = field(default_factory=list)  # small data: why the lr was halved, once per halving
+    # a method whose result is another model than the one it was given (SISA: an ensemble), and the time it
+    # spent building what it unlearns from (SISA: training the ensemble), which is not unlearning time
+    model: nn.Module | None = None
+    setup_seconds: float = 0.0
 
 
 @dataclass

@@ -106,8 +106,13 @@ class ClassifierTask:
     fingerprint: Callable[[], str] | None = None  # identifies a local copy of the data
 
     def method_hparams(self, method: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``method``'s hyperparameters on this task: the task's preset under the user's."""
-        return method_defaults(self.preset, method, given)
+        """``method``'s hyperparameters on this task: the task's preset under the user's,
+        over the task's training recipe for a method that trains with it (``uses_recipe``:
+        SISA trains its shard models as the original was trained)."""
+        from obliviate.core.registry import get_method
+
+        recipe = dict(self.recipe) if getattr(get_method(method, "classifier").cls, "uses_recipe", False) else {}
+        return recipe | method_defaults(self.preset, method, given)
 
     def with_recipe(self, changes: dict[str, Any]) -> "ClassifierTask":
         """This task with its training recipe changed (original and retrained models alike)."""

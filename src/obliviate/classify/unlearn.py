@@ -47,7 +47,9 @@ def unlearn_classifier(
         warm_up()
     start = time.perf_counter()
     history = algorithm.apply(work, data, generator, progress)
-    seconds = time.perf_counter() - start - history.check_seconds
+    seconds = time.perf_counter() - start - history.check_seconds - history.setup_seconds
+    if history.model is not None:  # the method's result is another model (SISA's ensemble)
+        work = history.model
     work.eval()
     start = time.perf_counter()
     diverged = history.diverged or not all(torch.isfinite(p).all() for p in work.parameters())

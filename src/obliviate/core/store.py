@@ -106,7 +106,7 @@ class Store:
         file, sha, meta = row
         path = self.root / file
         try:
-            if _sha256(path) != sha:
+            if file_sha256(path) != sha:
                 raise OSError("checksum mismatch")
             state = load_file(str(path))
         except Exception as err:  # damaged or missing file: recompute
@@ -128,12 +128,12 @@ class Store:
         remove_stale_temporaries(models)
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
         meta_text = json.dumps(meta, sort_keys=True)
-        tmp = _temp_file(models)
+        tmp = temp_file(models)
         try:
             save_file(tensors, str(tmp), metadata={"obliviate": meta_text})
-            sha = _sha256(tmp)
+            sha = file_sha256(tmp)
             name = f"models/{key.digest()}-{sha[:16]}.safetensors"
-            _commit(tmp, self.root / name)
+            commit_file(tmp, self.root / name)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -216,10 +216,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_file(path.parent)
+    tmp = temp_file(path.parent)
     try:
         tmp.write_text(text)
-        _commit(tmp, path)
+        commit_file(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -228,7 +228,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 STALE_SECONDS = 24 * 3600  # a temporary file this old is a leftover even if its writer's pid was reused
 
 
-def _temp_file(directory: Path) -> Path:
+def temp_file(directory: Path) -> Path:
+    """An empty temporary file in ``directory``, named so that a later write can clean it up."""
     # the writer's host and pid in the name: a later write can tell a dead writer's leftover
     fd, name = tempfile.mkstemp(prefix=f".tmp-{_host()}-{os.getpid()}-", dir=directory)
     os.close(fd)
@@ -271,7 +272,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _commit(tmp: Path, target: Path) -> None:
+def commit_file(tmp: Path, target: Path) -> None:
     """Make ``tmp`` durable, then rename it to ``target`` (atomic on POSIX and Windows)."""
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
@@ -292,7 +293,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content (hex)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
