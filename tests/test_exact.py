@@ -135,7 +135,7 @@ def test_no_checkpoint_the_unlearned_ensemble_depends_on_saw_a_deleted_id(tmp_pa
 
 def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path):
     store = DirectoryCheckpoints(tmp_path / "ckpt")
-    trained = ensemble(2, 2, checkpoints=store).fit(blobs())
+    ensemble(2, 2, checkpoints=store).fit(blobs())
     victim = tmp_path / "ckpt" / sorted(store.files())[0]
     victim.write_bytes(victim.read_bytes()[:-8] + b"\0" * 8)
     shard, slice_ = parse(victim.name)
@@ -227,3 +227,24 @@ def test_sisa_in_bench_takes_the_task_recipe_and_the_exact_track_guards_its_ense
     assert track_for_model(ens).name == "exact"
     with pytest.raises(ValueError, match="ensemble.unlearn\\(ids\\)"):
         obliviate.unlearn(ens, blobs(6), None, method="ft")
+
+
+def test_a_restored_ensemble_predicts_and_deletes_as_the_one_that_was_saved(tmp_path):
+    import json
+
+    data = blobs()
+    trained = ensemble(3, 2, checkpoints=DirectoryCheckpoints(tmp_path / "ckpt")).fit(data)
+    trained.unlearn([4])
+    (tmp_path / "record.json").write_text(json.dumps(trained.record()))
+    restored = SISAEnsemble.restore(BNNet(), json.loads((tmp_path / "record.json").read_text()),
+                                    DirectoryCheckpoints(tmp_path / "ckpt"))
+    assert same_weights(restored, trained) and restored.active() == trained.active()
+    with pytest.raises(ValueError, match="call attach\\(data, ids\\)"):
+        restored.unlearn([9])
+    with pytest.raises(ValueError, match="1 training example\\(s\\) of this ensemble are not in the data given"):
+        restored.attach(Subset(data, list(range(1, 240))), ids=list(range(1, 240)))  # 0 is missing, 4 is deleted
+    keep = [i for i in range(240) if i != 4]
+    restored.attach(Subset(data, keep), ids=keep).unlearn([9])  # the deleted example need not be there
+    trained.unlearn([9])
+    assert same_weights(restored, trained)
+    assert same_weights(restored, from_scratch(data, [4, 9], trained, shards=3, slices=2))

@@ -65,7 +65,7 @@ def test_a_file_given_as_model_directory_is_named_as_a_file(tmp_path, capsys):
 
 def test_unknown_track_is_an_error(capsys):
     assert main(["methods", "--track", "nosuch"]) == 2
-    assert "unknown track 'nosuch'; tracks: classifier, diffusion, lm" in capsys.readouterr().err
+    assert "unknown track 'nosuch'; tracks: classifier, diffusion, exact, lm" in capsys.readouterr().err
     assert main(["methods", "--track", "diffusion"]) == 0
     out = capsys.readouterr().out
     assert "needs )" not in out and "esd (diffusion; needs only the forget data)" in out

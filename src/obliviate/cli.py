@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,195 @@ def _parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="list built-in tasks")
     tasks.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tasks.set_defaults(run=_tasks)
+
+    models = sub.add_parser("models", help="deployable models for deletion requests: register, list")
+    msub = models.add_subparsers(dest="models_command", metavar="action", required=True)
+    msub.add_parser = _with_home(msub.add_parser)
+    reg = msub.add_parser("register", help="record a model and its training manifest as version 1",
+                          description="Examples: obliviate models register digits-prod --task digits;  "
+                                      "obliviate models register digits-exact --task digits --kind sisa "
+                                      "--set shards=8 --set slices=4;  obliviate models register mine --task "
+                                      "cifar10 --data-dir DIR --model weights.safetensors")
+    reg.add_argument("name")
+    reg.add_argument("--task", required=True, help=TASK_HELP + "; example i of its training split has id i")
+    reg.add_argument("--kind", default="model", help="model (default): one model, unlearned by any method; "
+                     "sisa: a SISA ensemble, unlearned exactly")
+    reg.add_argument("--model", metavar="FILE", help="your trained weights (.safetensors) of the task's architecture "
+                     "(default: train it now with the task's recipe)")
+    reg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="an option of the kind, e.g. --set shards=8 --set slices=4 --set aggregate=vote (sisa)")
+    reg.add_argument("--seed", type=int, default=0)
+    _db_option(reg)
+    _data_dir_option(reg)
+    reg.set_defaults(run=_models_register)
+    mlist = msub.add_parser("list", help="registered models and their deployed versions")
+    _db_option(mlist)
+    mlist.set_defaults(run=_models_list)
+
+    req = sub.add_parser("requests", help="deletion requests: submit, process into new model versions with "
+                         "evidence, verify, show")
+    rsub = req.add_subparsers(dest="requests_command", metavar="action", required=True)
+    rsub.add_parser = _with_home(rsub.add_parser)
+    sbm = rsub.add_parser("submit", help="record a request to delete training examples (by id)",
+                          description="Example: obliviate requests submit digits-prod --ids ids.txt --reason "
+                                      "'GDPR art. 17, ticket 4711'")
+    sbm.add_argument("name")
+    sbm.add_argument("--ids", required=True, metavar="FILE", help="the ids to delete, one per line")
+    sbm.add_argument("--reason", default="", help="why (recorded with the request)")
+    _db_option(sbm)
+    sbm.set_defaults(run=_requests_submit)
+    prc = rsub.add_parser("process", help="unlearn the pending requests, verify, promote the next version",
+                          description="Example: obliviate requests process digits-prod --method salun --max-batch 10")
+    prc.add_argument("name")
+    prc.add_argument("--method", help="unlearning method (default: the kind's, sisa for a SISA model, salun for "
+                     "one model)")
+    prc.add_argument("--max-batch", type=int, help="at most this many requests per new version (default: all)")
+    prc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a hyperparameter of the method")
+    prc.add_argument("--seed", type=int, default=0)
+    prc.add_argument("--retrain-budget", type=float, default=120.0, metavar="SECONDS",
+                     help="verify against a model retrained without the ids when training the registered model took "
+                          "at most this long (default 120; 0: never)")
+    _db_option(prc)
+    _data_dir_option(prc)
+    prc.set_defaults(run=_requests_process)
+    ver = rsub.add_parser("verify", help="check a model's evidence chain, its versions and the deployed file")
+    ver.add_argument("name")
+    _db_option(ver)
+    _data_dir_option(ver)
+    ver.set_defaults(run=_requests_verify)
+    shw = rsub.add_parser("show", help="a request and its evidence")
+    shw.add_argument("id", type=int)
+    shw.add_argument("--html", metavar="FILE", help="also write the evidence as a self-contained HTML page")
+    shw.add_argument("--json", metavar="FILE", help="also write it as JSON")
+    _db_option(shw)
+    shw.set_defaults(run=_requests_show)
+    rls = rsub.add_parser("list", help="a model's requests")
+    rls.add_argument("name")
+    rls.add_argument("--status", choices=("pending", "processing", "done", "failed"))
+    _db_option(rls)
+    rls.set_defaults(run=_requests_list)
     return parser
+
+
+def _db_option(parser) -> None:
+    parser.add_argument("--db", metavar="URL", help="the ledger: sqlite:///PATH or postgresql://... (default: "
+                        "$OBLIVIATE_DB, else ledger.sqlite in the data directory)")
+
+
+def _ledger_home(args) -> tuple[str, Path]:
+    from obliviate.core.store import Store
+    from obliviate.requests.ledger import default_url
+
+    home = Store(args.home).root
+    return args.db or default_url(home), home
+
+
+def _models_register(args) -> int:
+    from obliviate.requests import workflow
+
+    url, home = _ledger_home(args)
+    spec = {"kind": args.kind, "task": args.task} | _key_values(args.set)
+    if getattr(args, "data_dir", None):
+        spec["data_dir"] = os.path.abspath(args.data_dir)
+    workflow.register(url, home, args.name, spec, args.model, args.seed, _console().print)
+    return 0
+
+
+def _models_list(args) -> int:
+    from rich.table import Table
+
+    from obliviate.requests.ledger import Ledger
+
+    url, _ = _ledger_home(args)
+    ledger = Ledger(url)
+    table = Table("name", "kind", "task", "version", "examples", "weights (SHA-256)")
+    for name in ledger.names():
+        row = ledger.model(name)
+        table.add_row(name, row["spec"].get("kind", "model"), row["spec"]["task"], str(row["version"]),
+                      str(row["examples"]), row["sha256"][:16])
+    _console().print(table)
+    return 0
+
+
+def _read_ids(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as err:
+        raise ValueError(f"cannot read --ids {path}: {err.strerror}") from None
+    ids = [line.strip() for line in lines if line.strip()]
+    if not ids:
+        raise ValueError(f"--ids {path} lists no id")
+    return ids
+
+
+def _requests_submit(args) -> int:
+    from obliviate.requests import workflow
+
+    url, _ = _ledger_home(args)
+    request, new = workflow.submit(url, args.name, _read_ids(args.ids), args.reason)
+    _console().print(f"request {request.id} on {args.name}: {len(request.id_hashes)} id(s), {request.status}"
+                     + ("" if new else " (the same ids were already requested)"))
+    return 0
+
+
+def _requests_process(args) -> int:
+    from obliviate.requests import workflow
+
+    url, home = _ledger_home(args)
+    workflow.process(url, home, args.name, args.method, args.max_batch, _key_values(args.set), args.seed,
+                     args.retrain_budget, _console().print)
+    return 0
+
+
+def _requests_verify(args) -> int:
+    from obliviate.requests import workflow
+
+    url, home = _ledger_home(args)
+    problems = workflow.verify(url, home, args.name)
+    console = _console()
+    for problem in problems:
+        console.print(f"[bold red]PROBLEM[/] {problem}")
+    if problems:
+        return 1
+    console.print(f"{args.name}: evidence chain, versions and deployed weights verified")
+    return 0
+
+
+def _requests_show(args) -> int:
+    from obliviate.requests import workflow
+
+    for path in (args.html, args.json):
+        if path:
+            _check_writable(path)
+    url, _ = _ledger_home(args)
+    shown = workflow.show(url, args.id)
+    console = _console()
+    console.print_json(json.dumps(shown, default=str))
+    from obliviate.core.store import write_text_atomic
+
+    if args.json:
+        write_text_atomic(args.json, json.dumps(shown, indent=1, default=str) + "\n")
+    if args.html:
+        from obliviate.report import evidence_report
+
+        write_text_atomic(args.html, evidence_report(shown))
+        console.print(f"written to {args.html}")
+    return 0
+
+
+def _requests_list(args) -> int:
+    from rich.table import Table
+
+    from obliviate.requests.ledger import Ledger
+
+    url, _ = _ledger_home(args)
+    ledger = Ledger(url)
+    ledger.model(args.name)
+    table = Table("id", "status", "ids", "reason", "evidence", "error")
+    for r in ledger.requests_of(args.name, args.status):
+        table.add_row(str(r.id), r.status, str(len(r.id_hashes)), r.reason, str(r.evidence_id or "—"), r.error or "")
+    _console().print(table)
+    return 0
 
 
 def _bench(args) -> int:

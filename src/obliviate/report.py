@@ -246,3 +246,45 @@ def write_report(rows: list[dict[str, Any]], path: str, title: str = "obliviate 
     from obliviate.core.store import write_text_atomic
 
     write_text_atomic(path, build_report(rows, title))
+
+
+def evidence_report(shown: dict[str, Any]) -> str:
+    """The HTML text of a deletion request and its evidence record (``obliviate requests
+    show ID --html``): the request, the model versions before and after with their
+    weight hashes, the method, the scores before / after / retrained, the flags and the
+    record's place in the hash chain."""
+    request = shown["request"]
+    title = f"Deletion request {request['id']} on {request['name']}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+             _table(["field", "value"], [
+                 ["status", request["status"]], ["ids (SHA-256)", f"{len(request['id_hashes'])} id(s)"],
+                 ["reason", request["reason"] or "—"], ["error", request["error"] or "—"]])]
+    evidence = shown.get("evidence")
+    if evidence is None:
+        parts.append("<p>Not processed yet: no evidence.</p></body></html>")
+        return "\n".join(parts)
+    record = evidence["record"]
+    parts += ["<h2>Evidence</h2>", _table(["field", "value"], [
+        ["record", f"{evidence['id']} (link {evidence['seq']} of {request['name']}'s chain)"],
+        ["hash", evidence["hash"]], ["previous hash", evidence["prev_hash"]],
+        ["method", f"{record['method']} {record['hparams']}"], ["kind, task", f"{record['kind']}, {record['task']}"],
+        ["version before", f"{record['before']['version']} (weights {record['before']['sha256']})"],
+        ["version after", f"{record['after']['version']} (weights {record['after']['sha256']})"],
+        ["training manifest after", f"{record['examples_after']} ids, SHA-256 {record['manifest_sha256_after']}"],
+        ["deleted ids", f"{len(record['deleted_ids'])} in this batch (requests {record['requests']})"],
+        ["unlearning time", f"{record['unlearning_seconds']:.2f} s"],
+        ["code", ", ".join(f"{k} {v}" for k, v in record["code"].items())]])]
+    verification = record["verification"]
+    columns = [c for c in ("before", "after", "retrained") if c in verification]
+    keys = sorted({k for c in columns for k in verification[c] if k != "seconds"})
+    parts += ["<h2>Verification</h2>", _table(["score (percent)"] + columns, [
+        [k] + [f"{verification[c][k]:.2f}" if k in verification[c] else "—" for c in columns] for k in keys])]
+    extra = {k: v for k, v in verification.items() if k not in columns + ["gaps"]}
+    if "gaps" in verification:
+        extra["gaps to the retrained model"] = {k: round(v, 3) for k, v in verification["gaps"].items()}
+    parts.append(_table(["check", "result"], [[k, str(v)] for k, v in extra.items()]))
+    if record["flags"]:
+        parts.append("<p class='flag'>Flags: " + html.escape(", ".join(record["flags"])) + "</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

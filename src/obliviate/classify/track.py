@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from obliviate.classify.training import load_weights
 from obliviate.core.track import Column, EvalModels, Track, evaluation_row
 
 
@@ -148,25 +149,16 @@ class ClassifierTrack(Track):
 
         return distance
 
+    def deployment(self, spec: dict) -> Any:
+        """A single classifier of one of this track's tasks (kind ``model``) for deletion requests."""
+        if spec.get("kind", "model") != "model" or str(spec.get("task", "")).partition("/")[0] not in self.task_names():
+            return None
+        from obliviate.classify.deploy import ClassifierDeployment
 
-def load_weights(task, path) -> nn.Module:
-    """``task``'s model with the weights of a ``.safetensors`` file (one-line errors for a
-    missing file or weights of another architecture)."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"weights file {str(path)!r} does not exist")
-    model = task.make_model()
-    state = load_file(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise ValueError(f"{path} does not hold {task.name}'s {type(model).__name__} weights: {first}") from None
-    return model.eval()
+        unknown = sorted(set(spec) - {"kind", "task", "data_dir"})
+        if unknown:
+            raise ValueError(f"option(s) {', '.join(unknown)} do not apply to a single classifier (kind 'model')")
+        return ClassifierDeployment(spec["task"], spec.get("data_dir"))
 
 
 def _refuse(options: dict) -> None:

@@ -58,3 +58,23 @@ def cached_model(store: Store, task: Any, kind: str, seed: int, split: Any, prog
     store.save_model(key, model.state_dict(),
                      {"seconds": seconds, "recipe": task.recipe, "n_train": len(data), "forget": key.forget})
     return model, seconds, False
+
+
+def load_weights(task, path) -> nn.Module:
+    """``task``'s model with the weights of a ``.safetensors`` file (one-line errors for a
+    missing file or weights of another architecture)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights file {str(path)!r} does not exist")
+    model = task.make_model()
+    state = load_file(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise ValueError(f"{path} does not hold {task.name}'s {type(model).__name__} weights: {first}") from None
+    return model.eval()

@@ -38,6 +38,24 @@ def svc_mia_efficacy(member: np.ndarray, nonmember: np.ndarray, target: np.ndarr
     return float(1.0 - attack.predict(target).mean())
 
 
+def member_rate_at_fpr(target: np.ndarray, nonmember: np.ndarray, fpr: float = 0.05) -> float:
+    """Share of ``target`` examples a threshold attack calls "member" when its threshold
+    lets through at most ``fpr`` of known non-members: the attack's true-positive rate at
+    that false-positive rate on ``target`` (Carlini et al., "Membership Inference
+    Attacks From First Principles", S&P 2022, report TPR at low FPR). Scores: higher =
+    more member-like (a model's confidence in the true label). The threshold is the
+    (k+1)-th largest non-member score, k = floor(fpr · n), and "member" means strictly
+    above it, so at most k non-members pass. For deleted examples, lower is better (the
+    target is what a model that never saw them shows, about ``fpr``)."""
+    if not 0 <= fpr < 1:
+        raise ValueError(f"fpr must be in [0, 1), got {fpr}")
+    ordered = np.sort(np.asarray(nonmember, dtype=float))[::-1]
+    if not len(ordered) or not len(target):
+        raise ValueError("member_rate_at_fpr needs target and non-member scores")
+    threshold = ordered[int(np.floor(fpr * len(ordered)))]
+    return float(np.mean(np.asarray(target, dtype=float) > threshold))
+
+
 def avg_gap(scores: Mapping[str, float], reference: Mapping[str, float],
             keys: Sequence[str] = GAP_KEYS) -> float:
     """Average Gap: mean over ``keys`` of abs(score − reference score).

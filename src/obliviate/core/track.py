@@ -205,6 +205,12 @@ class Track:
         measured on validation data only (never the test split)."""
         raise ValueError(f"obliviate tune does not run on the {self.name} track")
 
+    # -- deletion requests ----------------------------------------------------------
+    def deployment(self, spec: dict[str, Any]) -> Any:
+        """The :class:`~obliviate.core.deploy.Deployment` that ``spec`` describes (its
+        ``kind``, ``task`` and the kind's options), or None when this track does not serve it."""
+        return None
+
 
 _TRACKS: dict[str, Track] = {}
 _SKIPPED: dict[str, str] = {}  # track -> why it could not be loaded
@@ -275,6 +281,15 @@ def track_for_model(model: Any) -> Track:
         if track.owns_model(model):
             return track
     raise ValueError(f"model must be a torch.nn.Module or a model directory, got {type(model).__name__}")
+
+
+def deployment_for(spec: dict[str, Any]) -> Any:
+    """The deployable model ``spec`` describes, from the first track that serves it."""
+    for track in tracks():
+        found = track.deployment(spec)
+        if found is not None:
+            return found
+    raise ValueError(f"no track deploys a {spec.get('kind', 'model')!r} model of task {spec.get('task')!r}")
 
 
 def track_for_rows(rows: Sequence[dict]) -> Track:

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Literal, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Subset
@@ -44,16 +43,12 @@ from torch.utils.data import Subset
 from obliviate.classify.data import Data, UnlearnData, gathered, size
 from obliviate.classify.methods.retrain import Retrain
 from obliviate.classify.models import reinitialise
+from obliviate.core.deploy import id_hash
 from obliviate.core.registry import build
 from obliviate.core.seeding import seed_everything
 from obliviate.exact.checkpoints import Checkpoints, MemoryCheckpoints
 
 Aggregate = Literal["softmax", "vote"]
-
-
-def id_hash(key: Any) -> str:
-    """The SHA-256 of an example's id (its text form): what manifests and ledgers record."""
-    return hashlib.sha256(str(key).encode("utf-8")).hexdigest()
 
 
 def derived_seed(*parts: int) -> int:
@@ -175,7 +170,38 @@ class SISAEnsemble(nn.Module):
         for s in range(self.shards):
             self._init_shard(s)
             self._train_shard(s, 0, progress)
+        self.checkpoints.flush()
         return self
+
+    def attach(self, data: Data, ids: Sequence[Any] | None = None) -> "SISAEnsemble":
+        """Bind the training data again (a restored ensemble): example i has id ``ids[i]``
+        (default i); every id not yet deleted must be there, since a deletion retrains on them."""
+        keys = [id_hash(i) for i in (range(size(data)) if ids is None else ids)]
+        if len(keys) != size(data):
+            raise ValueError(f"{len(keys)} ids for {size(data)} examples")
+        missing = set(self.assignment.order) - self.deleted - set(keys)
+        if missing:
+            raise ValueError(f"{len(missing)} training example(s) of this ensemble are not in the data given")
+        self._data, self._index = gathered(data), {k: i for i, k in enumerate(keys)}
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """What rebuilds this ensemble from its checkpoints (JSON-ready; ids as hashes only)."""
+        return {"num_classes": self.num_classes, "shards": self.shards, "slices": self.slices, "recipe": self.recipe,
+                "aggregate": self.aggregate, "seed": self.seed, "order": list(self.assignment.order),
+                "deleted": sorted(self.deleted)}
+
+    @classmethod
+    def restore(cls, template: nn.Module, record: dict[str, Any], checkpoints: Checkpoints) -> "SISAEnsemble":
+        """The ensemble of ``record`` (:meth:`record`), its shard models loaded from the
+        last slice's checkpoints (checksums checked). :meth:`attach` the data before a deletion."""
+        ensemble = cls(template, record["num_classes"], record["shards"], record["slices"], record["recipe"],
+                       record["aggregate"], record["seed"], checkpoints)
+        ensemble.assignment = Assignment(record["shards"], record["slices"], tuple(record["order"]))
+        ensemble.deleted = set(record["deleted"])
+        for s in range(ensemble.shards):
+            ensemble.members[s].load_state_dict(checkpoints.get(s, ensemble.slices - 1))
+        return ensemble.eval()
 
     def _init_shard(self, s: int) -> None:
         torch.manual_seed(derived_seed(self.seed, s))
@@ -224,9 +250,12 @@ class SISAEnsemble(nn.Module):
         for k in keys:
             s, r = placed[k]
             first[s] = min(first.get(s, self.slices), r)
+        if self._data is None:
+            raise ValueError("a restored SISA ensemble needs its training data to retrain: call attach(data, ids)")
         self.deleted |= set(keys)
         for s, r in sorted(first.items()):
             self._train_shard(s, r, progress)
+        self.checkpoints.flush()
         return DeletionReport(len(keys), self.slices, first, time.perf_counter() - start)
 
     # -- prediction ---------------------------------------------------------------

@@ -20,6 +20,18 @@ class ExactTrack(Track):
 
         return isinstance(model, SISAEnsemble)
 
+    def deployment(self, spec: dict) -> Any:
+        """A SISA ensemble on a classifier task (kind ``sisa``) for deletion requests."""
+        if spec.get("kind") != "sisa":
+            return None
+        from obliviate.exact.deploy import SISADeployment
+
+        unknown = sorted(set(spec) - {"kind", "task", "data_dir", "shards", "slices", "aggregate"})
+        if unknown:
+            raise ValueError(f"option(s) {', '.join(unknown)} do not apply to a SISA deployment")
+        return SISADeployment(spec["task"], spec.get("data_dir"), int(spec.get("shards", 4)),
+                              int(spec.get("slices", 1)), spec.get("aggregate", "softmax"))
+
     def unlearn(self, model, forget, retain, method, seed, hparams, *, progress=None, **options):
         raise ValueError("a SISA ensemble unlearns exactly with ensemble.unlearn(ids) (in place, retraining only "
                          "the shards that held them); obliviate.unlearn's approximate methods would break that")

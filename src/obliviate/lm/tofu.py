@@ -24,7 +24,7 @@ from __future__ import annotations
 
 
 from obliviate.core.local_data import find_copy
-from obliviate.lm.corpus import QA, LMSplit
+from obliviate.lm.corpus import LMSplit
 from obliviate.lm.text import read_data, warn_missing_fields
 
 SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
