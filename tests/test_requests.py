@@ -58,16 +58,25 @@ def registered(tmp_path_factory):
     return home
 
 
-def copy_home(registered: Path, tmp_path: Path) -> tuple[Path, str]:
+def copy_home(registered: Path, tmp_path: Path, url: str | None = None) -> tuple[Path, str]:
+    """A copy of the registered model's home; with ``url`` (another backend), the model
+    registered there too, with the same weights file (nothing retrained)."""
     import shutil
 
     home = tmp_path / "home"
     shutil.copytree(registered, home)
-    return home, f"sqlite:///{home / 'ledger.sqlite'}"
+    sqlite_url = f"sqlite:///{home / 'ledger.sqlite'}"
+    if url is None or url.startswith("sqlite"):
+        return home, sqlite_url
+    source = Ledger(sqlite_url)
+    row = source.model("digits-prod")
+    Ledger(url, create=True).register("digits-prod", row["spec"], row["file"], row["sha256"],
+                                      source.manifest("digits-prod"), row["train_seconds"])
+    return home, url
 
 
-def test_a_request_goes_from_pending_to_done_with_chained_evidence(registered, tmp_path, capsys):
-    home, url = copy_home(registered, tmp_path)
+def test_a_request_goes_from_pending_to_done_with_chained_evidence(registered, url, tmp_path, capsys):
+    home, url = copy_home(registered, tmp_path, url)
     v1 = Ledger(url).model("digits-prod")
     assert v1["version"] == 1 and v1["examples"] == 1293
     assert cli(home, url, "requests", "submit", "digits-prod", "--ids", ids_file(tmp_path, [3, 7, 11]),
@@ -135,8 +144,8 @@ def test_bad_requests_are_one_line_errors_and_write_nothing(registered, tmp_path
     assert "secret" not in err
 
 
-def test_already_deleted_ids_and_failed_requests(registered, tmp_path):
-    home, url = copy_home(registered, tmp_path)
+def test_already_deleted_ids_and_failed_requests(registered, url, tmp_path):
+    home, url = copy_home(registered, tmp_path, url)
     workflow.submit(url, "digits-prod", ["5"])
     workflow.process(url, home, "digits-prod", method="salun", say=lambda _: None)
     with pytest.raises(ValueError, match=r"1 of the 2 id\(s\) were already deleted from model 'digits-prod' "
@@ -189,8 +198,8 @@ def test_a_tampered_history_is_detected(registered, tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["after_unlearn", "before_promote", "after_promote"])
-def test_a_killed_process_leaves_the_ledger_consistent_and_the_rerun_completes(registered, tmp_path, stage):
-    home, url = copy_home(registered, tmp_path)
+def test_a_killed_process_leaves_the_ledger_consistent_and_the_rerun_completes(registered, url, tmp_path, stage):
+    home, url = copy_home(registered, tmp_path, url)
     workflow.submit(url, "digits-prod", ["1", "2"])
     v1 = Ledger(url).model("digits-prod")
     command = [sys.executable, "-m", "obliviate.cli", "--home", str(home), "requests", "process", "digits-prod",
@@ -218,8 +227,8 @@ def test_a_killed_process_leaves_the_ledger_consistent_and_the_rerun_completes(r
     assert sorted(p.name for p in (home / "deployments" / "digits-prod").iterdir()) == [deployed["file"]]
 
 
-def test_a_live_processing_run_is_refused(registered, tmp_path):
-    home, url = copy_home(registered, tmp_path)
+def test_a_live_processing_run_is_refused(registered, url, tmp_path):
+    home, url = copy_home(registered, tmp_path, url)
     workflow.submit(url, "digits-prod", ["1"])
     ledger = Ledger(url)
     holder = f"{os.uname().nodename}:{os.getpid()}:other"  # this process: alive

@@ -42,7 +42,7 @@ from typing import Any, Iterable
 from sqlalchemy import (Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint,
                         create_engine, event, select, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 ENV_DB = "OBLIVIATE_DB"
 LEASE_SECONDS = 24 * 3600  # a holder on another host is presumed dead after this long
@@ -258,6 +258,14 @@ class Ledger:
         hashes = sorted(set(hashes))
         if not hashes:
             raise ValueError("a deletion request needs at least one id")
+        for _ in range(5):
+            try:
+                return self._submit(name, hashes, reason)
+            except IntegrityError:  # the same ids committed by another process meanwhile: read theirs
+                continue
+        raise ValueError(f"could not record the request on {name!r}: the ledger kept changing under it")
+
+    def _submit(self, name: str, hashes: list[str], reason: str = "") -> tuple[Request, bool]:
         digest, now = ids_digest(hashes), time.time()
         with self.engine.begin() as db:
             row = db.execute(select(models.c.version).where(models.c.name == name)).first()
