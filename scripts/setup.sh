@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install obliviate into ./.venv (created if missing).
 #   scripts/setup.sh          the package
-#   scripts/setup.sh --test   the package, the test tools and the optional parts CI tests (PostgreSQL ledger)
+#   scripts/setup.sh --test   the package, the test tools and the optional parts CI tests (PostgreSQL ledger, Ray)
 # On a machine without a GPU, PyTorch is pinned to the CPU build 2.13.0 *before*
 # anything else is installed (an unpinned torch would pull a multi-GB CUDA build).
 # The venv sees the system's site-packages, so a torch you already have (say, a CUDA
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test,postgres]"
+[ "${1:-}" = "--test" ] && extras="[test,postgres,ray]"
 python="${PYTHON:-python3}"
 
 if [ ! -x .venv/bin/python ]; then

@@ -8,10 +8,13 @@ the track and formats the rows.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any, Iterable
 
 from obliviate.core import rows as _rows
 from obliviate.core.devices import resolve_device
+from obliviate.core.executor import Executor, Serial
 from obliviate.core.rows import check_lists, save_json, summarize, warnings_text
 from obliviate.core.store import Store
 from obliviate.core.track import track_for_rows, track_for_task
@@ -32,10 +35,23 @@ def plan(task: str, forget: str, methods: Iterable[str], seeds: Iterable[int],
     return track.plan_bench(task, forget, methods, seeds, hparams, device=device)
 
 
-def run(bench_plan, store: Store, *, show_progress: bool = True, console=None) -> list[dict]:
-    """Run a validated plan; one row per (method, seed), also recorded in the store."""
+def run(bench_plan, store: Store, *, show_progress: bool = True, console=None,
+        executor: Executor | None = None) -> list[dict]:
+    """Run a validated plan; one row per (method, seed), also recorded in the store.
+    With an ``executor`` the seeds run as independent jobs (no progress bars); the
+    rows, their order and their numbers are those of the serial run."""
     track = track_for_task(bench_plan.task.name)
-    return track.run_bench(bench_plan, store, show_progress=show_progress, console=console)
+    if executor is None or isinstance(executor, Serial) or len(bench_plan.seeds) < 2:
+        return track.run_bench(bench_plan, store, show_progress=show_progress, console=console)
+    per_seed = [dataclasses.replace(bench_plan, seeds=[seed]) for seed in bench_plan.seeds]
+    parts = executor.map(functools.partial(_seed_rows, track, store), per_seed)
+    rows = [row for part in parts for row in part]
+    _rows.record(store, rows, bench_plan.tuned)
+    return rows
+
+
+def _seed_rows(track, store: Store, plan) -> list[dict]:
+    return track.run_bench(plan, store, show_progress=False, record_rows=False)
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

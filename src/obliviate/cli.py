@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} of hyperparameters')
     bench.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
     bench.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    _executor_options(bench)
     _device_option(bench)
     _data_dir_option(bench)
     bench.set_defaults(run=_bench)
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="override a hyperparameter")
     ev.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} (e.g. from tune)')
     ev.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
+    _executor_options(ev)
     _device_option(ev)
     _data_dir_option(ev)
     ev.set_defaults(run=_eval)
@@ -374,7 +376,8 @@ def _bench(args) -> int:
     if getattr(plan, "note", ""):
         console.print(plan.note)
     store = Store(args.home)
-    rows = bench.run(plan, store, show_progress=not args.no_progress, console=console)
+    with _executor(args) as executor:
+        rows = bench.run(plan, store, show_progress=not args.no_progress, console=console, executor=executor)
     if not _is_main_process():
         return 0
     units = "" if "model_utility" in rows[0]["metrics"] else " · percent, gaps in points"
@@ -412,9 +415,9 @@ def _eval(args) -> int:
     console = _console()
     if getattr(plan, "note", ""):
         console.print(plan.note)
-    with console.status("") as status, warnings.catch_warnings():
+    with console.status("") as status, warnings.catch_warnings(), _executor(args) as executor:
         warnings.simplefilter("ignore")  # flags are shown in the table
-        rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text))
+        rows = suite.run_eval(plan, Store(args.home), progress=lambda text: status.update(text), executor=executor)
     if not _is_main_process():
         return 0
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
@@ -618,6 +621,20 @@ def _use_data_dir(args) -> None:
         if not os.path.isdir(given):
             raise ValueError(f"--data-dir {given!r} is not a directory")
         os.environ[ENV] = os.path.abspath(given)
+
+
+def _executor_options(parser) -> None:
+    parser.add_argument("--workers", type=int, default=1, help="run the independent trainings in N local processes "
+                        "(default 1: one after the other); the numbers are the same")
+    parser.add_argument("--backend", default=None, choices=("serial", "processes", "ray"),
+                        help="where the independent trainings run (default: serial, or processes with --workers)")
+    parser.add_argument("--address", help="with --backend ray: the Ray cluster's address (default: a local instance)")
+
+
+def _executor(args):
+    from obliviate.core.executor import make_executor
+
+    return make_executor(args.backend or ("processes" if args.workers > 1 else "serial"), args.workers, args.address)
 
 
 def _device_option(parser) -> None:

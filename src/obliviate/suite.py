@@ -20,6 +20,7 @@ it is what a perfect method would score at this N (F is below 1 at small N).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -27,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from obliviate.core import metrics
+from obliviate.core.executor import Executor, Serial
 from obliviate.core.rows import check_hparams, check_lists, record
 from obliviate.core.store import Store
 from obliviate.core.track import Column, EvalSide, track_for_rows, track_for_task
@@ -67,14 +69,18 @@ def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: 
     return EvalPlan(the_task, split, methods, suite, n_models, hparams, forget_text, device=device)
 
 
-def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | None = None) -> list[dict]:
-    """One row per method: each metric of the suite, against the N retrained models."""
+def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | None = None,
+             executor: Executor | None = None) -> list[dict]:
+    """One row per method: each metric of the suite, against the N retrained models.
+    The N trainings of each side go through ``executor`` (default: one after the other);
+    the numbers are the same on every backend."""
     say = progress or (lambda text: None)
+    each = (executor or Serial()).map
     models_of = track_for_task(plan.task.name).eval_models(plan, store)
     n = plan.n_models
     say(f"original and {n} retrained models")
     original = models_of.original()
-    retrained = [models_of.retrained(s) for s in range(n)]
+    retrained = each(models_of.retrained, range(n))
     reference = models_of.side(retrained)
     original_conf = _median(models_of.side([original]))
     reference_residue: dict[str, float] = {}  # the retrained models' residual attacks, run once
@@ -83,9 +89,9 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
         say(f"{method}: {n} models")
         start = time.perf_counter()
         if method == "retrain":  # a second, independent set: the floor of every metric at this N
-            models, flags = [models_of.retrained(s) for s in range(n, 2 * n)], []
+            models, flags = each(models_of.retrained, range(n, 2 * n)), []
         else:
-            results = [models_of.unlearn(original, method, s) for s in range(n)]
+            results = each(functools.partial(models_of.unlearn, original, method), range(n))
             models, flags = [r.model for r in results], sorted({f for r in results for f in r.flags})
         seconds = (time.perf_counter() - start) / n
         side = models_of.side(models)

@@ -78,7 +78,8 @@ def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, f
                     forget_test=split.forget_test)
 
 
-def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=None) -> list[dict]:
+def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=None,
+        record_rows: bool = True) -> list[dict]:
     """Run a validated plan; returns one row per (method, seed), also recorded in the store."""
     device = bench.device
     methods = ["original"] + [m for m in bench.methods if m != "original"]
@@ -130,7 +131,8 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                 rows.append(row)
                 if progress:
                     progress.advance(overall)
-    record(store, rows, bench.tuned)
+    if record_rows:
+        record(store, rows, bench.tuned)
     return rows
 
 

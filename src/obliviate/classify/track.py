@@ -92,10 +92,10 @@ class ClassifierTrack(Track):
 
         return plan(task, forget, methods, seeds, hparams, device)
 
-    def run_bench(self, plan, store, *, show_progress=True, console=None):
+    def run_bench(self, plan, store, *, show_progress=True, console=None, record_rows=True):
         from obliviate.classify.bench import run
 
-        return run(plan, store, show_progress=show_progress, console=console)
+        return run(plan, store, show_progress=show_progress, console=console, record_rows=record_rows)
 
     def table_cells(self, rows):
         from obliviate.classify.bench import table_cells

@@ -26,10 +26,10 @@ import sqlite3
 import tempfile
 import time
 import warnings
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -52,6 +52,28 @@ CREATE TABLE IF NOT EXISTS runs (
     row TEXT NOT NULL
 );
 """
+
+
+_collected: list | None = None  # inside an executor's job: the store writes it made, for the driver
+
+
+@contextmanager
+def collecting_writes() -> Iterator[list]:
+    """Within the block, :meth:`Store.save_model` collects (root, key, weights, meta)
+    into the yielded list instead of writing (an executor's worker: only the driver
+    writes the store; :func:`replay_writes` does it there)."""
+    global _collected
+    previous, _collected = _collected, []
+    try:
+        yield _collected
+    finally:
+        _collected = previous
+
+
+def replay_writes(writes: list) -> None:
+    """Write what :func:`collecting_writes` collected (the driver)."""
+    for root, key, state, meta in writes:
+        Store(root).save_model(key, state, meta)
 
 
 def default_home() -> Path:
@@ -119,8 +141,12 @@ class Store:
 
         Each version gets its own file (named by key and content hash), so the index
         row always points at a complete file: the old one until the new row commits.
-        Under a distributed launcher only the main process writes (the others return).
+        Under a distributed launcher only the main process writes (the others return);
+        inside an executor's job the write is collected for the driver.
         """
+        if _collected is not None:
+            _collected.append((str(self.root), key, {k: v.detach().cpu().clone() for k, v in state.items()}, meta))
+            return
         if not is_main_process():
             return
         models = self.root / "models"

@@ -175,7 +175,10 @@ class Track:
         ``.forget``, ``.seeds`` and ``.tuned``; ``device``: where models train (None: CPU)."""
         raise ValueError(f"the {self.name} track has no benchmark")
 
-    def run_bench(self, plan: Any, store: Any, *, show_progress: bool = True, console: Any = None) -> list[dict]:
+    def run_bench(self, plan: Any, store: Any, *, show_progress: bool = True, console: Any = None,
+                  record_rows: bool = True) -> list[dict]:
+        """Run a plan's methods × seeds; rows recorded in the store unless ``record_rows``
+        is false (the driver of a parallel run records every seed's rows at once)."""
         raise NotImplementedError
 
     def table_cells(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:

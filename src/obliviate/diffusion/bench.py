@@ -50,7 +50,8 @@ def plan_diffusion(task: str, forget: str, methods: list[str], seeds: list[int],
     return DiffusionBenchPlan(the_task, forget, methods, seeds, hparams, device=device)
 
 
-def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = True, console=None) -> list[dict]:
+def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = True, console=None,
+            record_rows: bool = True) -> list[dict]:
     from obliviate.diffusion.unlearn import unlearn_diffusion
 
     task = plan.task
@@ -95,7 +96,8 @@ def run_diffusion(plan: DiffusionBenchPlan, store: Store, show_progress: bool = 
                 row["avg_gap"] = scores["avg_gap"]
                 row["eval"] = scores["settings"]
                 rows.append(row)
-    record(store, rows, plan.tuned)
+    if record_rows:
+        record(store, rows, plan.tuned)
     return rows
 
 

@@ -100,10 +100,10 @@ class DiffusionTrack(Track):
 
         return plan_diffusion(task, forget, methods, seeds, hparams, device)
 
-    def run_bench(self, plan, store, *, show_progress=True, console=None):
+    def run_bench(self, plan, store, *, show_progress=True, console=None, record_rows=True):
         from obliviate.diffusion.bench import run_diffusion
 
-        return run_diffusion(plan, store, show_progress=show_progress, console=console)
+        return run_diffusion(plan, store, show_progress=show_progress, console=console, record_rows=record_rows)
 
     def table_cells(self, rows):
         from obliviate.diffusion.bench import table_cells

@@ -153,10 +153,12 @@ class SISAEnsemble(nn.Module):
 
     # -- training -------------------------------------------------------------
     def fit(self, data: Data, ids: Sequence[Any] | None = None, assignment: Assignment | None = None,
-            progress: Callable[[str], None] | None = None) -> "SISAEnsemble":
+            progress: Callable[[str], None] | None = None, executor: Any = None) -> "SISAEnsemble":
         """Train every shard on ``data`` (example i has id ``ids[i]``, default i), slice
         by slice, checkpointing each slice. ``assignment``: reuse an earlier one (to
-        train from scratch on a subset with the same shards); else one is drawn."""
+        train from scratch on a subset with the same shards); else one is drawn.
+        ``executor`` (:mod:`obliviate.core.executor`): the shards train as independent
+        jobs, with the same result as one after the other."""
         keys = [id_hash(i) for i in (range(size(data)) if ids is None else ids)]
         if len(keys) != size(data):
             raise ValueError(f"{len(keys)} ids for {size(data)} examples")
@@ -167,11 +169,26 @@ class SISAEnsemble(nn.Module):
             raise ValueError("the assignment has another number of shards or slices than this ensemble")
         self.assignment = assignment
         self.deleted = set(assignment.order) - set(keys)  # ids of the assignment absent here count as deleted
-        for s in range(self.shards):
-            self._init_shard(s)
-            self._train_shard(s, 0, progress)
+        if executor is None:
+            for s in range(self.shards):
+                self._init_shard(s, self.checkpoints)
+                self._train_shard(s, 0, progress, self.checkpoints)
+        else:
+            for s, (entries, state) in enumerate(executor.map(self._fit_shard, range(self.shards))):
+                for r, weights, manifest in entries:
+                    self.checkpoints.put(s, r, weights, manifest)
+                self.members[s].load_state_dict(state)
+                self.members[s].eval()
         self.checkpoints.flush()
         return self
+
+    def _fit_shard(self, s: int) -> tuple[list[tuple[int, dict, list[str]]], dict]:
+        """Shard ``s`` from scratch, in whichever process runs it: its checkpoints (the
+        initial weights first) and its final weights."""
+        sink = MemoryCheckpoints()
+        self._init_shard(s, sink)
+        self._train_shard(s, 0, None, sink)
+        return [(r, sink.get(s, r), sink.manifest(s, r)) for r in range(-1, self.slices)], sink.get(s, self.slices - 1)
 
     def attach(self, data: Data, ids: Sequence[Any] | None = None) -> "SISAEnsemble":
         """Bind the training data again (a restored ensemble): example i has id ``ids[i]``
@@ -203,10 +220,10 @@ class SISAEnsemble(nn.Module):
             ensemble.members[s].load_state_dict(checkpoints.get(s, ensemble.slices - 1))
         return ensemble.eval()
 
-    def _init_shard(self, s: int) -> None:
+    def _init_shard(self, s: int, sink: Checkpoints) -> None:
         torch.manual_seed(derived_seed(self.seed, s))
         reinitialise(self.members[s])
-        self.checkpoints.put(s, -1, self.members[s].state_dict(), [])
+        sink.put(s, -1, self.members[s].state_dict(), [])
 
     def _slice_keys(self, s: int, upto: int) -> list[str]:
         """The ids shard ``s`` trains on through slice ``upto``, in assignment order, deleted ids left out."""
@@ -214,10 +231,10 @@ class SISAEnsemble(nn.Module):
         return [k for k in self.assignment.order if k not in self.deleted and placed[k][0] == s
                 and placed[k][1] <= upto]
 
-    def _train_shard(self, s: int, start: int, progress) -> None:
-        """Slices ``start``..R−1 of shard ``s``, from the checkpoint before ``start``."""
+    def _train_shard(self, s: int, start: int, progress, sink: Checkpoints) -> None:
+        """Slices ``start``..R−1 of shard ``s``, from the checkpoint before ``start`` (in ``sink``)."""
         model = self.members[s]
-        model.load_state_dict(self.checkpoints.get(s, start - 1))
+        model.load_state_dict(sink.get(s, start - 1))
         for r in range(start, self.slices):
             keys = self._slice_keys(s, r)
             epochs = self.epochs_per_slice[r]
@@ -227,7 +244,7 @@ class SISAEnsemble(nn.Module):
                 generator = seed_everything(derived_seed(self.seed, s, r + 1))
                 stage.apply(model, UnlearnData(subset, subset, self.num_classes), generator)
             model.eval()
-            self.checkpoints.put(s, r, model.state_dict(), keys)
+            sink.put(s, r, model.state_dict(), keys)
             if progress:
                 progress(f"shard {s + 1}/{self.shards}, slice {r + 1}/{self.slices}: {len(keys)} examples")
 
@@ -254,7 +271,7 @@ class SISAEnsemble(nn.Module):
             raise ValueError("a restored SISA ensemble needs its training data to retrain: call attach(data, ids)")
         self.deleted |= set(keys)
         for s, r in sorted(first.items()):
-            self._train_shard(s, r, progress)
+            self._train_shard(s, r, progress, self.checkpoints)
         self.checkpoints.flush()
         return DeletionReport(len(keys), self.slices, first, time.perf_counter() - start)
 

@@ -47,7 +47,8 @@ def plan_lm(task: str, forget: str, methods: list[str], seeds: list[int],
     return LMBenchPlan(the_task, forget, methods, seeds, hparams, device)
 
 
-def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=None) -> list[dict]:
+def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=None,
+            record_rows: bool = True) -> list[dict]:
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -86,7 +87,8 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
                 row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores, reference))
             row["metrics"] = public(scores) | {"seconds": seconds}
             rows.append(row)
-    record(store, rows, plan.tuned)
+    if record_rows:
+        record(store, rows, plan.tuned)
     return rows
 
 

@@ -168,10 +168,10 @@ class LMTrack(Track):
 
         return plan_lm(task, forget, methods, seeds, hparams, device)
 
-    def run_bench(self, plan, store, *, show_progress=True, console=None):
+    def run_bench(self, plan, store, *, show_progress=True, console=None, record_rows=True):
         from obliviate.lm.bench import run_lm
 
-        return run_lm(plan, store, show_progress=show_progress, console=console)
+        return run_lm(plan, store, show_progress=show_progress, console=console, record_rows=record_rows)
 
     def table_cells(self, rows):
         from obliviate.lm.bench import table_cells
