@@ -40,6 +40,9 @@ def test_bad_executor_options_are_one_line_errors():
     with pytest.raises(ValueError, match="--workers must be >= 1"):
         make_executor("processes", 0)
     assert isinstance(make_executor("serial"), Serial) and isinstance(make_executor("serial", 3), Processes)
+    assert make_executor("processes", 2).threads == max(1, os.cpu_count() // 2)  # the cores shared, not oversubscribed
+    with pytest.raises(ValueError, match="--threads must be >= 1"):
+        make_executor("serial", threads=0)
 
 
 def _metrics(rows):
@@ -48,30 +51,45 @@ def _metrics(rows):
              r.get("forget_confidence")) for r in rows]
 
 
+@pytest.fixture
+def one_thread():
+    """The serial runs at one torch thread, as the parallel jobs below: torch's CPU kernels
+    split reductions by thread, so the thread count is part of what makes numbers equal."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def serial_eval(tmp_path_factory):
-    plan = suite.plan_eval("digits", "class:3", ["retrain", "ssd"], "challenge", n_models=4)
-    return plan, suite.run_eval(plan, Store(tmp_path_factory.mktemp("serial")))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plan = suite.plan_eval("digits", "class:3", ["retrain", "ssd"], "challenge", n_models=4)
+        return plan, suite.run_eval(plan, Store(tmp_path_factory.mktemp("serial")))
+    finally:
+        torch.set_num_threads(before)
 
 
-def test_eval_on_local_processes_gives_the_serial_numbers(serial_eval, tmp_path):
+def test_eval_on_local_processes_gives_the_serial_numbers(serial_eval, tmp_path, one_thread):
     plan, rows = serial_eval
-    with Processes(2) as executor:
+    with Processes(2, threads=1) as executor:
         parallel = suite.run_eval(plan, Store(tmp_path), executor=executor)
     assert _metrics(parallel) == _metrics(rows)
     assert len(Store(tmp_path).models()) == 1 + 8  # the original and 2 x 4 retrained models, written here
 
 
-def test_bench_seeds_on_local_processes_give_the_serial_rows_recorded_as_one_run(tmp_path):
+def test_bench_seeds_on_local_processes_give_the_serial_rows_recorded_as_one_run(tmp_path, one_thread):
     plan = bench.plan("digits", "class:3", ["retrain", "ssd"], [0, 1])
     serial = bench.run(plan, Store(tmp_path / "a"), show_progress=False)
-    with Processes(2) as executor:
+    with Processes(2, threads=1) as executor:
         parallel = bench.run(plan, Store(tmp_path / "b"), show_progress=False, executor=executor)
     assert _metrics(parallel) == _metrics(serial)
     assert _metrics(Store(tmp_path / "b").latest_runs("digits", "class:3")) == _metrics(serial)
 
 
-def test_sisa_shards_on_local_processes_give_the_serial_ensemble():
+def test_sisa_shards_on_local_processes_give_the_serial_ensemble(one_thread):
     from torch import nn
     from torch.utils.data import TensorDataset
 
@@ -81,16 +99,16 @@ def test_sisa_shards_on_local_processes_give_the_serial_ensemble():
     make = lambda: SISAEnsemble(nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)), 3, 3, 2,  # noqa: E731
                                 dict(epochs=4, batch_size=16), seed=3)
     serial = make().fit(data)
-    with Processes(2) as executor:
+    with Processes(2, threads=1) as executor:
         parallel = make().fit(data, executor=executor)
     assert all(torch.equal(a, b) for a, b in zip(serial.state_dict().values(), parallel.state_dict().values()))
     assert serial.manifests() == parallel.manifests()
 
 
-def test_eval_on_a_local_ray_instance_gives_the_serial_numbers(serial_eval, tmp_path):
+def test_eval_on_a_local_ray_instance_gives_the_serial_numbers(serial_eval, tmp_path, one_thread):
     pytest.importorskip("ray", reason="the [ray] extra (CI installs it)")
     plan, rows = serial_eval
-    with Ray(workers=2) as executor:
+    with Ray(workers=2, threads=1) as executor:
         parallel = suite.run_eval(plan, Store(tmp_path), executor=executor)
     assert _metrics(parallel) == _metrics(rows)
     with pytest.raises(ValueError, match="cannot connect to the Ray cluster at 127.0.0.1:9"):

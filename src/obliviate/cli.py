@@ -625,16 +625,19 @@ def _use_data_dir(args) -> None:
 
 def _executor_options(parser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="run the independent trainings in N local processes "
-                        "(default 1: one after the other); the numbers are the same")
+                        "(default 1: one after the other)")
     parser.add_argument("--backend", default=None, choices=("serial", "processes", "ray"),
                         help="where the independent trainings run (default: serial, or processes with --workers)")
     parser.add_argument("--address", help="with --backend ray: the Ray cluster's address (default: a local instance)")
+    parser.add_argument("--threads", type=int, help="torch threads per training (default: all cores serially, cores / "
+                        "workers in parallel); the same --threads gives the same numbers on every backend")
 
 
 def _executor(args):
     from obliviate.core.executor import make_executor
 
-    return make_executor(args.backend or ("processes" if args.workers > 1 else "serial"), args.workers, args.address)
+    return make_executor(args.backend or ("processes" if args.workers > 1 else "serial"), args.workers, args.address,
+                         args.threads)
 
 
 def _device_option(parser) -> None:
