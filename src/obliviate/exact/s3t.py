@@ -49,14 +49,16 @@ class Deactivation:
 class SlicedAdapters:
     """``base`` (a Hugging Face causal LM, frozen) with ``slices`` stacked LoRA adapters."""
 
-    def __init__(self, base, tokenizer, slices: int = 4, rank: int = 8, recipe: LMRecipe | None = None,
+    def __init__(self, base, tokenizer, slices: int = 4, rank: int = 16, recipe: LMRecipe | None = None,
                  seed: int = 0):
         from peft import LoraConfig
 
         if slices < 1 or rank < 1:
             raise ValueError(f"sliced adapters need slices >= 1 and rank >= 1, got {slices} and {rank}")
         self.tokenizer, self.slices, self.seed = tokenizer, slices, seed
-        self.recipe = recipe or LMRecipe(epochs=20, lr=1e-2, batch_size=16, warmup_ratio=0.0)
+        # tofu-mini: rank 16, 40 epochs at 2e-2 take the people's answers from 0.4% to 31% probability
+        # (rank 32 at the same lr diverged; 1e-2 learnt little)
+        self.recipe = recipe or LMRecipe(epochs=40, lr=2e-2, batch_size=16, warmup_ratio=0.0)
         self.config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear",
                                  task_type="CAUSAL_LM")
         self.base, self.model = base, None
