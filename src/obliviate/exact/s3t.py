@@ -128,14 +128,8 @@ class SlicedAdapters:
         holding one, at once; their retraining is scheduled (:meth:`retrain_pending`)."""
         if self.assignment is None:
             raise ValueError("these sliced adapters were never trained (call fit first)")
-        keys = [id_hash(i) for i in ids]
+        keys = self.assignment.deletable(ids, self.deleted, "fine-tuning data")
         placed = self.assignment.place
-        unknown = [k for k in keys if k not in placed]
-        if unknown:
-            raise ValueError(f"{len(unknown)} of the {len(keys)} id(s) are not in the fine-tuning data")
-        again = [k for k in keys if k in self.deleted]
-        if again:
-            raise ValueError(f"{len(again)} of the {len(keys)} id(s) were already deleted")
         start = time.perf_counter()
         first = min(placed[k][1] for k in keys)
         self.deleted |= set(keys)

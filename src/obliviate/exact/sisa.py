@@ -88,6 +88,17 @@ class Assignment:
         perm = torch.randperm(len(canonical), generator=torch.Generator().manual_seed(derived_seed(seed)))
         return Assignment(shards, slices, tuple(canonical[i] for i in perm.tolist()))
 
+    def deletable(self, ids: Sequence[Any], deleted: set[str], data: str = "training data") -> list[str]:
+        """The keys of ``ids``, refused in one line when one is unknown or already in ``deleted``."""
+        keys = [id_hash(i) for i in ids]
+        unknown = [k for k in keys if k not in self.place]
+        if unknown:
+            raise ValueError(f"{len(unknown)} of the {len(keys)} id(s) are not in the {data}")
+        again = [k for k in keys if k in deleted]
+        if again:
+            raise ValueError(f"{len(again)} of the {len(keys)} id(s) were already deleted")
+        return keys
+
     @cached_property
     def place(self) -> dict[str, tuple[int, int]]:
         """id key -> (shard, slice)."""
@@ -254,14 +265,8 @@ class SISAEnsemble(nn.Module):
         before its first slice holding one. Unknown or already deleted ids are refused."""
         if self.assignment is None:
             raise ValueError("this SISA ensemble was never trained (call fit first)")
-        keys = [id_hash(i) for i in ids]
+        keys = self.assignment.deletable(ids, self.deleted)
         placed = self.assignment.place
-        unknown = [k for k in keys if k not in placed]
-        if unknown:
-            raise ValueError(f"{len(unknown)} of the {len(keys)} id(s) are not in the training data")
-        again = [k for k in keys if k in self.deleted]
-        if again:
-            raise ValueError(f"{len(again)} of the {len(keys)} id(s) were already deleted")
         start = time.perf_counter()
         first: dict[int, int] = {}
         for k in keys:
