@@ -113,3 +113,16 @@ def test_eval_on_a_local_ray_instance_gives_the_serial_numbers(serial_eval, tmp_
     assert _metrics(parallel) == _metrics(rows)
     with pytest.raises(ValueError, match="cannot connect to the Ray cluster at 127.0.0.1:9"):
         Ray(address="127.0.0.1:9")
+
+
+def test_tune_trials_in_parallel_rounds_give_the_serial_search(tmp_path, one_thread):
+    from obliviate.tune import tune
+
+    store = Store(tmp_path)
+    serial = tune("digits", "class:3", "ssd", 4, store=store, parallel_trials=2)
+    with Processes(2, threads=1) as executor:
+        parallel = tune("digits", "class:3", "ssd", 4, store=store, parallel_trials=2, executor=executor)
+    assert parallel == serial and serial["_tuned"]["ssd"]["parallel_trials"] == 2
+    assert len(serial["_tuned"]["ssd"]["trial_gaps"]) == 4
+    with pytest.raises(ValueError, match="--parallel-trials must be >= 1"):
+        tune("digits", "class:3", "ssd", 4, store=store, parallel_trials=0)

@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--budget", type=int, default=20, help="number of trials (default 20)")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--out", required=True, help="hyperparameters file to write (JSON)")
+    tune.add_argument("--parallel-trials", type=int, default=1, help="trials proposed at a time, evaluated in "
+                      "parallel with --workers / --backend (the result depends on this, not on the backend)")
+    _executor_options(tune)
     _device_option(tune)
     _data_dir_option(tune)
     tune.set_defaults(run=_tune)
@@ -432,13 +435,13 @@ def _tune(args) -> int:
     from obliviate.core.store import Store
     from obliviate.tune import plan_tune, tune, write_hparams
 
-    plan_tune(args.task, args.forget, args.method, args.budget)  # validates everything before any training
+    plan_tune(args.task, args.forget, args.method, args.budget, args.parallel_trials)  # before any training
     _check_writable(args.out)
     console = _console()
-    with console.status("tuning") as status:
+    with console.status("tuning") as status, _executor(args) as executor:
         content = tune(args.task, args.forget, args.method, args.budget, store=Store(args.home), seed=args.seed,
                        progress=lambda n, gap: status.update(f"trial {n}/{args.budget}: gap {gap:.2f}"),
-                       device=_device(args))
+                       device=_device(args), executor=executor, parallel_trials=args.parallel_trials)
     if not _is_main_process():
         return 0
     write_hparams(content, args.out)

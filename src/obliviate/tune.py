@@ -11,11 +11,13 @@ take with ``--hparams``, with a ``_tuned`` record of what was tuned, on what and
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
 from typing import Any, Callable
 
+from obliviate.core.executor import Executor, Serial
 from obliviate.core.registry import build, get_method
 from obliviate.core.track import Track, track_for_task
 
@@ -46,7 +48,7 @@ def search_space(method: str, track: str) -> dict[str, tuple[str, float, float]]
     return space
 
 
-def plan_tune(task: str, forget: str, method: str, budget: int) -> Track:
+def plan_tune(task: str, forget: str, method: str, budget: int, parallel_trials: int = 1) -> Track:
     """Validate a tuning request before any training; returns the task's track."""
     track = track_for_task(task)
     if type(track).tuner is Track.tuner:
@@ -55,43 +57,50 @@ def plan_tune(task: str, forget: str, method: str, budget: int) -> Track:
     search_space(method, track.name)
     if budget < 1:
         raise ValueError(f"--budget must be at least 1, got {budget}")
+    if parallel_trials < 1:
+        raise ValueError(f"--parallel-trials must be >= 1, got {parallel_trials}")
     track.plan_eval(task, forget, [method])  # validates the forget spec
     return track
 
 
 def tune(task: str, forget: str, method: str, budget: int, *, store, seed: int = 0,
-         progress: Callable[[int, float], None] | None = None, device: str | None = None) -> dict[str, Any]:
+         progress: Callable[[int, float], None] | None = None, device: str | None = None,
+         executor: Executor | None = None, parallel_trials: int = 1) -> dict[str, Any]:
     """Search ``method``'s hyperparameters for ``budget`` trials; returns the
-    hyperparameters file content ({method: best values, "_tuned": provenance})."""
+    hyperparameters file content ({method: best values, "_tuned": provenance}).
+
+    Trials are proposed ``parallel_trials`` at a time (each round's proposals see the
+    results of the rounds before, not of each other) and evaluated through
+    ``executor``: the result depends on ``parallel_trials``, never on the backend."""
     import optuna
 
-    track = plan_tune(task, forget, method, budget)
+    track = plan_tune(task, forget, method, budget, parallel_trials)
     space = search_space(method, track.name)
     distance = track.tuner(task, forget, store, seed, device=device)
 
-    def objective(trial: optuna.Trial) -> float:
-        hp = {}
-        for name, (kind, low, high) in space.items():
-            if kind == "int":
-                hp[name] = trial.suggest_int(name, int(low), int(high))
-            else:
-                hp[name] = trial.suggest_float(name, low, high, log=True)
-        gap = distance(method, hp)
-        if progress:
-            progress(trial.number + 1, gap)
-        return gap if math.isfinite(gap) else float("inf")
+    def suggest(trial: optuna.Trial) -> dict[str, Any]:
+        return {name: trial.suggest_int(name, int(low), int(high)) if kind == "int"
+                else trial.suggest_float(name, low, high, log=True) for name, (kind, low, high) in space.items()}
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({k: v for k, v in get_method(method, track.name).defaults().items() if k in space})
-    study.optimize(objective, n_trials=budget)
+    each = (executor or Serial()).map
+    while len(study.trials) < budget:
+        trials = [study.ask() for _ in range(min(parallel_trials, budget - len(study.trials)))]
+        gaps = each(functools.partial(distance, method), [suggest(t) for t in trials])
+        for trial, gap in zip(trials, gaps):
+            study.tell(trial, gap if math.isfinite(gap) else float("inf"))
+            if progress:
+                progress(trial.number + 1, gap)
     best = dict(study.best_params)
     build(method, best, track.name)  # the chosen values are valid
     default_gap = study.trials[0].value
     return {method: best, TUNED_KEY: {method: {
         "task": task, "forget": forget, "measured_on": "validation split (test split never read)",
         "objective": track.tune_objective,
-        "budget": budget, "seed": seed, "searched": {k: list(v) for k, v in space.items()},
+        "budget": budget, "seed": seed, "parallel_trials": parallel_trials,
+        "searched": {k: list(v) for k, v in space.items()},
         "best_gap": study.best_value, "default_gap": default_gap,
         "trial_gaps": [t.value for t in study.trials],
         "median_gap": statistics.median(t.value for t in study.trials),

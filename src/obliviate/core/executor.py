@@ -57,9 +57,12 @@ def run_job(fn: Callable[[T], R], item: T, threads: int) -> tuple[R, list]:
 
 
 class Executor:
-    """``map(fn, items)``: ``fn`` on every item, results in the items' order."""
+    """``map(fn, items)``: ``fn`` on every item, results in the items' order. Used as a
+    context manager, this process trains with ``threads`` torch threads inside the
+    block (the jobs' count: the driver trains the original model), restored after."""
 
     name = ""
+    threads: int | None = None
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         raise NotImplementedError
@@ -68,14 +71,21 @@ class Executor:
         pass
 
     def __enter__(self) -> "Executor":
+        self._threads_before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self._threads_before)
         self.close()
 
 
 class Serial(Executor):
     name = "serial"
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
 
     def map(self, fn, items):
         return [fn(item) for item in items]
@@ -172,21 +182,17 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
 def make_executor(backend: str = "serial", workers: int = 1, address: str | None = None,
                   threads: int | None = None) -> Executor:
     """The executor a command's ``--backend`` / ``--workers`` / ``--address`` / ``--threads`` ask
-    for. This process then trains with the jobs' thread count too (the original model
-    is trained here), so ``--workers 2`` gives the numbers of ``--threads 1`` (2 cores)."""
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    for. Within its ``with`` block this process trains with the jobs' thread count too
+    (the original model is trained here), so ``--workers 2`` gives the numbers of
+    ``--threads 1`` (2 cores)."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
     if address and backend != "ray":
         raise ValueError("--address is the Ray cluster's: it needs --backend ray")
     if backend == "ray":
-        executor: Executor = Ray(address, workers if workers > 1 else None, threads)
-    elif backend == "processes" or workers > 1:
-        executor = Processes(workers, threads)
-    else:
-        return Serial()
-    torch.set_num_threads(executor.threads)  # the driver's own trainings (the original) run as the jobs do
-    return executor
+        return Ray(address, workers if workers > 1 else None, threads)
+    if backend == "processes" or workers > 1:
+        return Processes(workers, threads)
+    return Serial(threads)
