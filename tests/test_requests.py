@@ -305,3 +305,40 @@ def test_concurrent_submissions_lose_none_and_duplicate_none(url, tmp_path):
     assert len(requests) == workers * 100 + 100  # none lost
     assert len({tuple(r.id_hashes) for r in requests}) == len(requests)  # none duplicated
     assert sum(r.reason == "shared" for r in requests) == 100
+
+
+def test_your_own_images_and_weights_can_be_registered_and_processed(tmp_path):
+    """--data DIR (train/<class>/*.png) and --model FILE: the user's images and weights;
+    a model the user trained is never presumed affordable to retrain for verification."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from obliviate.classify.tasks import get_task
+
+    images = tmp_path / "images"
+    for cls, value in (("cat", 30), ("dog", 220)):
+        for split, i in [("train", i) for i in range(12)] + [("test", 0), ("test", 1)]:
+            path = images / split / cls / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.full((8, 8, 3), value, dtype=np.uint8) + np.uint8(i)
+            Image.fromarray(pixels).save(path)
+    import torch
+
+    torch.manual_seed(0)
+    torch_model = get_task("imagefolder", data_dir=images).make_model()
+    save_file(torch_model.state_dict(), str(tmp_path / "mine.safetensors"))
+    home, url = tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'ledger.sqlite'}"
+    assert main(["--home", str(home), "models", "register", "mine", "--data", str(images), "--model",
+                 str(tmp_path / "mine.safetensors"), "--db", url]) == 0
+    row = Ledger(url).model("mine")
+    assert row["spec"]["task"] == "imagefolder" and row["train_seconds"] == -1.0
+    request, _ = workflow.submit(url, "mine", ["0", "13"])
+    # these weights were never trained: one epoch of FT leaves the two images as they were classified, and
+    # with no retrained reference to show that retraining would too, the run is not promoted
+    with pytest.raises(ValueError, match="not promoted: did_not_forget"):
+        workflow.process(url, home, "mine", method="ft", hparams={"epochs": "1"}, say=lambda _: None)
+    ledger = Ledger(url)
+    assert ledger.request(request.id).status == "failed" and ledger.model("mine")["version"] == 1
+    assert ledger.model("mine")["examples"] == len(get_task("imagefolder", data_dir=images).train)  # 24 - 10% held out
+    assert main(["--home", str(home), "models", "register", "x", "--db", url]) == 2

@@ -184,7 +184,9 @@ def _parser() -> argparse.ArgumentParser:
                                       "--set shards=8 --set slices=4;  obliviate models register mine --task "
                                       "cifar10 --data-dir DIR --model weights.safetensors")
     reg.add_argument("name")
-    reg.add_argument("--task", required=True, help=TASK_HELP + "; example i of its training split has id i")
+    reg.add_argument("--task", help=TASK_HELP + "; example i of its training split has id i")
+    reg.add_argument("--data", metavar="DIR", help="your own images instead of a task: DIR/train/<class>/*.png|jpg "
+                     "(the imagefolder task; example i of the sorted training files has id i)")
     reg.add_argument("--kind", default="model", help="model (default): one model, unlearned by any method; "
                      "sisa: a SISA ensemble, unlearned exactly")
     reg.add_argument("--model", metavar="FILE", help="your trained weights (.safetensors) of the task's architecture "
@@ -261,9 +263,14 @@ def _models_register(args) -> int:
     from obliviate.requests import workflow
 
     url, home = _ledger_home(args)
-    spec = {"kind": args.kind, "task": args.task} | _key_values(args.set)
-    if getattr(args, "data_dir", None):
-        spec["data_dir"] = os.path.abspath(args.data_dir)
+    if bool(args.task) == bool(args.data):
+        raise ValueError("give either --task or --data (your own images)")
+    if args.data and not os.path.isdir(args.data):
+        raise ValueError(f"--data {args.data!r} is not a directory")
+    spec = {"kind": args.kind} | ({"task": args.task} if args.task else {}) | _key_values(args.set)
+    data_dir = args.data or getattr(args, "data_dir", None)
+    if data_dir:  # without --task, a track's deployment reads the user's own images there
+        spec["data_dir"] = os.path.abspath(data_dir)
     workflow.register(url, home, args.name, spec, args.model, args.seed, _console().print)
     return 0
 

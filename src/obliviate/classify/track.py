@@ -150,7 +150,9 @@ class ClassifierTrack(Track):
         return distance
 
     def deployment(self, spec: dict) -> Any:
-        """A single classifier of one of this track's tasks (kind ``model``) for deletion requests."""
+        """A single classifier of one of this track's tasks (kind ``model``) for deletion
+        requests; without a task, the user's own images in ``data_dir`` (imagefolder)."""
+        spec = own_images(spec)
         if spec.get("kind", "model") != "model" or str(spec.get("task", "")).partition("/")[0] not in self.task_names():
             return None
         from obliviate.classify.deploy import ClassifierDeployment
@@ -159,6 +161,11 @@ class ClassifierTrack(Track):
         if unknown:
             raise ValueError(f"option(s) {', '.join(unknown)} do not apply to a single classifier (kind 'model')")
         return ClassifierDeployment(spec["task"], spec.get("data_dir"))
+
+
+def own_images(spec: dict) -> dict:
+    """A deployment spec without a task but with a data directory: the user's own images."""
+    return spec if spec.get("task") or not spec.get("data_dir") else spec | {"task": "imagefolder"}
 
 
 def _refuse(options: dict) -> None:

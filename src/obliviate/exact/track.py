@@ -24,8 +24,10 @@ class ExactTrack(Track):
         """A SISA ensemble on a classifier task (kind ``sisa``) for deletion requests."""
         if spec.get("kind") != "sisa":
             return None
+        from obliviate.classify.track import own_images
         from obliviate.exact.deploy import SISADeployment
 
+        spec = own_images(spec)
         unknown = sorted(set(spec) - {"kind", "task", "data_dir", "shards", "slices", "aggregate"})
         if unknown:
             raise ValueError(f"option(s) {', '.join(unknown)} do not apply to a SISA deployment")

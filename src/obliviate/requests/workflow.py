@@ -13,7 +13,7 @@ Processing, per batch of pending requests (oldest first):
 2. load the deployed version (checksum checked), unlearn the batch's ids with the
    method, verify (scores before / after, membership attacks on the deleted
    examples, the retrained reference when its registered training time is within
-   the budget; for SISA the manifests and, within the budget, equality with SISA
+   the budget (never for a model the user trained: its time is unknown); for SISA the manifests and, within the budget, equality with SISA
    from scratch);
 3. refuse to promote a run flagged diverged / collapsed / rolled back, or did not
    forget unless the retrained reference fits the examples as well (random examples
@@ -71,8 +71,8 @@ def register(ledger_url: str, home: Path, name: str, spec: dict[str, Any], model
         pass
     else:
         raise ValueError(f"model {name!r} is already registered")
-    if model_file:
-        model, seconds = deployment.load_given(model_file), 0.0
+    if model_file:  # its training time is unknown: never presumed affordable to retrain
+        model, seconds = deployment.load_given(model_file), -1.0
     else:
         say(f"training {name} ({deployment.kind} on {deployment.task}, seed {seed}) ...")
         model, seconds = deployment.train(seed)
@@ -162,7 +162,7 @@ def _process_batch(ledger: Ledger, deployment, directory: Path, name: str, holde
     start = time.perf_counter()
     run = deployment.unlearn(before, deleted, forget, method, hparams, seed)
     _crash_point("after_unlearn")
-    affordable = row["train_seconds"] <= retrain_budget
+    affordable = 0 <= row["train_seconds"] <= retrain_budget
     verification = deployment.verify(before, run.model, deleted, forget, retrain=affordable)
     flags = list(run.flags)
     if verification.get("manifests_clean") is False:
