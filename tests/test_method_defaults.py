@@ -53,12 +53,14 @@ EXPECTED = {  # one entry per setting, in the order above
     "iu":               ("forgets", "weak", "forgets", "forgets", "refused", "forgets", "forgets", "forgets"),
     "l1_sparse":        ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "lfssd":            ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "negmerge":         ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "neggrad_plus":     ("forgets", "forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "rl":               ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "salun":            ("forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "scrub":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
     "sisa":             ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "task_vector":      ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "unsir":            ("forgets", "refused", "forgets", "refused", "refused", "refused", "refused", "refused"),
 }
 
