@@ -57,6 +57,7 @@ EXPECTED = {  # one entry per setting, in the order above
     "neggrad_plus":     ("forgets", "forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "rl":               ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "salun":            ("forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "scar":             ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "scrub":            ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ssd":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "weak"),
     "sisa":             ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),

@@ -3,11 +3,15 @@ hand-built cases against the paper's / reference code's definition."""
 
 import copy
 
+import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from obliviate.core.registry import build
-from obliviate.classify.data import UnlearnData
+from obliviate import unlearn as obliviate_unlearn
+from obliviate.classify.data import UnlearnData, tensors
+from obliviate.classify.methods.scar import mahalanobis, shrink
 from obliviate.classify.methods.negmerge import NegMerge, sign_consensus_merge
 from obliviate.classify.methods.task_vector import forget_task_vector
 from obliviate.metrics import accuracy
@@ -52,3 +56,63 @@ def test_task_negation_moves_the_weights_only_along_minus_the_task_vector(digits
     for name, p in unlearned.named_parameters():
         torch.testing.assert_close(p.detach(), before[name].detach() - algorithm.strength * tau[name])
     assert accuracy(unlearned, split.forget) <= 0.05 < accuracy(original, split.forget)
+
+
+def test_scar_modified_mahalanobis_on_a_hand_built_case():
+    # f = [4, 0] → Tukey (β = ½) [2, 0] → normalised [1, 0]; class mean [0, 9] → [0, 1]; diff [1, −1]
+    features = torch.tensor([[4.0, 0.0]])
+    means = torch.tensor([[0.0, 9.0], [4.0, 0.0]])
+    inverses = torch.stack([torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.eye(2)])
+    d = mahalanobis(features, means, inverses, beta=0.5)
+    # class 0: [1, −1] diag(2, 1) [1, −1]ᵀ = 3; class 1: the mean is [4, 0] itself, normalised [1, 0]: 0
+    assert torch.allclose(d, torch.tensor([[3.0, 0.0]]))
+
+
+def test_scar_shrinkage_adds_the_mean_diagonal_and_mean_off_diagonal():
+    cov = torch.tensor([[2.0, 0.5, 0.0], [0.5, 4.0, 1.5], [0.0, 1.5, 6.0]])
+    shrunk = shrink(cov, 3.0, 3.0)
+    # mean diagonal 4 → +12 on the diagonal; the reference averages the *nonzero* off-diagonal entries:
+    # (0.5 + 1.5 + 0.5 + 1.5) / 4 = 1 → +3 on every off-diagonal entry
+    assert torch.allclose(shrunk, cov + torch.tensor([[12.0, 3, 3], [3, 12, 3], [3, 3, 12]]))
+
+
+def test_scar_never_trains_on_the_retain_set(digits_class3):
+    task, split, original, retrained = digits_class3
+    scar = build("scar", {}, "classifier")
+    data = UnlearnData(split.forget, split.retain, 10, target_forget_acc=0.0)
+    trained_on = scar.setup(copy.deepcopy(original), data, torch.Generator().manual_seed(0))
+    surrogate_x, _ = tensors(trained_on.retain)
+    retain_x, _ = tensors(split.retain)
+    # the images it distils on are out-of-distribution: none is a retain image
+    flat_r = {tuple(r.tolist()) for r in retain_x.reshape(len(retain_x), -1)}
+    assert not any(tuple(s.tolist()) in flat_r for s in surrogate_x.reshape(len(surrogate_x), -1))
+    # and none the original puts in the forgotten class (the distillation trick)
+    assert not (original(surrogate_x).argmax(1) == 3).any()
+    teacher = scar.teacher_logits(surrogate_x[:8])
+    assert torch.all(teacher[:, 3] == teacher.min())
+
+
+def test_scar_forgets_a_class_while_retain_accuracy_holds(digits_class3):
+    task, split, original, retrained = digits_class3
+    result = obliviate_unlearn(original, split.forget, split.retain, method="scar", seed=0, holdout=split.val)
+    assert accuracy(result.model, split.forget) <= 0.10
+    assert accuracy(result.model, split.retain) >= 0.98 and accuracy(result.model, split.test) >= 0.95
+
+
+def test_scar_self_forget_uses_only_the_forget_class_identifiers(digits_class3, tmp_path):
+    task, split, original, retrained = digits_class3
+    x, y = tensors(split.forget)
+    noise_with_labels = TensorDataset(torch.randn_like(x), y)  # the forget images themselves never reach SCAR
+    result = obliviate_unlearn(original, noise_with_labels, split.retain, method="scar", seed=0, self_forget=True)
+    assert accuracy(result.model, split.forget) < accuracy(original, split.forget) - 0.10
+    assert accuracy(result.model, split.retain) >= 0.98
+
+
+def test_scar_surrogate_file_is_read_and_bad_ones_are_refused(digits_class3, tmp_path):
+    task, split, original, retrained = digits_class3
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((10, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match="cannot run on the surrogate inputs of shape"):
+        obliviate_unlearn(original, split.forget, split.retain, method="scar", seed=0, surrogate=str(wrong))
+    with pytest.raises(ValueError, match="'shuffled' or an existing .npy file"):
+        obliviate_unlearn(original, split.forget, split.retain, method="scar", seed=0, surrogate="nope.txt")
