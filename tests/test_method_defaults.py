@@ -55,6 +55,7 @@ EXPECTED = {  # one entry per setting, in the order above
     "lfssd":            ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "negmerge":         ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "neggrad_plus":     ("forgets", "forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "opc":              ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "rl":               ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "salun":            ("forgets", "forgets/costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "scar":             ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),

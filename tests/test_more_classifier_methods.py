@@ -116,3 +116,32 @@ def test_scar_surrogate_file_is_read_and_bad_ones_are_refused(digits_class3, tmp
         obliviate_unlearn(original, split.forget, split.retain, method="scar", seed=0, surrogate=str(wrong))
     with pytest.raises(ValueError, match="'shuffled' or an existing .npy file"):
         obliviate_unlearn(original, split.forget, split.retain, method="scar", seed=0, surrogate="nope.txt")
+
+
+def test_opc_contracts_the_forget_features_toward_one_point(digits_class3):
+    from obliviate.classify.residual import penultimate_features
+
+    task, split, original, retrained = digits_class3
+    result = obliviate_unlearn(original, split.forget, split.retain, method="opc", seed=0, holdout=split.val)
+
+    def norm_ratio(model):  # mean ‖z‖² on the forget set over the retain set's
+        f, _ = penultimate_features(model, split.forget)
+        r, _ = penultimate_features(model, split.retain)
+        return (f ** 2).sum(1).mean() / (r ** 2).sum(1).mean()
+
+    assert norm_ratio(result.model) < 0.25 * norm_ratio(original)
+    assert accuracy(result.model, split.forget) <= 0.10 and accuracy(result.model, split.retain) >= 0.98
+
+
+def test_opc_loss_is_retain_cross_entropy_plus_the_scaled_contraction():
+    from obliviate.classify.data import Batch
+    from obliviate.classify.methods.opc import OnePointContraction
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    xf, xr, yr = torch.randn(5, 3), torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 1, 0])
+    opc = OnePointContraction(contraction_weight=0.5)
+    opc.scale = 2.0
+    z = torch.relu(model[0](xf))
+    expected = torch.nn.functional.cross_entropy(model(xr), yr) + 0.5 * (z ** 2).sum(1).mean() / 2.0
+    torch.testing.assert_close(opc.loss(model, Batch(forget=(xf, None), retain=(xr, yr))), expected)

@@ -2,5 +2,5 @@
 
 from obliviate.classify.methods import (  # noqa: F401
     bad_teacher, boundary_expand, boundary_shrink, duck, fisher, ft, ga, iu, l1_sparse,
-    lfssd, negmerge, neggrad_plus, retrain, rl, salun, scar, scrub, ssd, task_vector, unsir,
+    lfssd, negmerge, neggrad_plus, opc, retrain, rl, salun, scar, scrub, ssd, task_vector, unsir,
 )
