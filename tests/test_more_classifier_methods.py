@@ -145,3 +145,60 @@ def test_opc_loss_is_retain_cross_entropy_plus_the_scaled_contraction():
     z = torch.relu(model[0](xf))
     expected = torch.nn.functional.cross_entropy(model(xr), yr) + 0.5 * (z ** 2).sum(1).mean() / 2.0
     torch.testing.assert_close(opc.loss(model, Batch(forget=(xf, None), retain=(xr, yr))), expected)
+
+
+def test_loreun_weights_favour_the_examples_the_model_still_fits():
+    from obliviate.classify import plugins
+
+    # logits are the inputs (an identity model): p(true) = 1/2 → ℓ = ln 2; p(true) = 1/(1 + e^-∞) → ℓ = 0
+    logits = torch.tensor([[0.0, 0.0], [60.0, 0.0]])
+    data = UnlearnData(TensorDataset(logits, torch.tensor([0, 0])), None, 2)
+    w = plugins.loss_weights(torch.nn.Identity(), data, temperature=1.0)
+    # w ∝ exp(−ℓ/τ) = [1/2, 1], scaled to mean 1: [2/3, 4/3]
+    torch.testing.assert_close(w, torch.tensor([2 / 3, 4 / 3], dtype=torch.float64))
+    w_hot = plugins.loss_weights(torch.nn.Identity(), data, temperature=0.1)  # lower τ: sharper
+    assert w_hot[1] > w[1]
+
+
+def test_forget_weights_draw_each_epoch_in_proportion():
+    x = torch.arange(4.0)[:, None]
+    data = UnlearnData(TensorDataset(x, torch.zeros(4, dtype=torch.long)), None, 2,
+                       forget_weights=torch.tensor([0.0, 0.0, 4.0, 0.0]))
+    drawn = torch.cat([b.forget[0] for b in data.epoch("forget", 2, torch.Generator().manual_seed(0),
+                                                       use_forget=True, use_retain=False)])
+    assert drawn.flatten().tolist() == [2.0, 2.0, 2.0, 2.0]
+
+
+def test_upcore_coreset_drops_the_outlier_of_the_forget_features():
+    from obliviate.classify import plugins
+
+    torch.manual_seed(0)
+    x = torch.cat([0.1 * torch.randn(19, 2), torch.tensor([[50.0, -50.0]])])
+    model = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(2, 2))  # features: the inputs
+    data = UnlearnData(TensorDataset(x, torch.zeros(20, dtype=torch.long)), None, 2)
+    kept = plugins.coreset(model, data, keep=0.95).forget
+    assert len(kept) == 19 and 19 not in kept.indices
+
+
+def test_reweight_dynamic_recomputes_the_weights_every_epoch(digits_class3, monkeypatch):
+    from obliviate.classify import plugins
+
+    task, split, original, retrained = digits_class3
+    calls = []
+    real = plugins.loss_weights
+    monkeypatch.setattr(plugins, "loss_weights", lambda *a, **k: calls.append(1) or real(*a, **k))
+    obliviate_unlearn(original, split.forget, split.retain, method="rl", seed=0, reweight="dynamic", epochs=3,
+                      min_steps=0)
+    assert len(calls) == 3  # before the first epoch (from the original) and before each later one
+    calls.clear()
+    obliviate_unlearn(original, split.forget, split.retain, method="rl", seed=0, reweight="static", epochs=3,
+                      min_steps=0)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("bad, message", [({"reweight": "sometimes"}, "reweight must be one of .none., .static., .dynamic."),
+                                          ({"coreset": 0.0}, "coreset must be in \\(0, 1\\]"),
+                                          ({"reweight_temperature": 0}, "reweight_temperature must be > 0")])
+def test_plugin_options_refuse_bad_values(bad, message):
+    with pytest.raises(ValueError, match=message):
+        build("ga", bad, "classifier")

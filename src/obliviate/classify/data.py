@@ -190,6 +190,9 @@ class UnlearnData:
     # examples of the retain set per retain- or union-driven epoch (a fresh random subset
     # each epoch); None: whole passes. Set by the loop from LossMethod.retain_budget.
     retain_per_epoch: int | None = None
+    # sampling weights of the forget examples (LoReUn's reweighting, see loop.py): each epoch draws
+    # len(forget) examples with replacement in proportion to them; None: every example once
+    forget_weights: torch.Tensor | None = None
 
     def steps_per_epoch(self, drive: str, batch_size: int) -> int:
         if drive == "union":
@@ -231,8 +234,10 @@ class UnlearnData:
             return
         other_name = "retain" if drive == "forget" else "forget"
         use_other = use_retain if drive == "forget" else use_forget
-        other = _cycle(self._set(other_name), batch_size, generator, self.loader) if use_other else None
-        driver = self._set("forget") if drive == "forget" else self._epoch_retain(generator)
+        other_set = self._epoch_forget(generator) if other_name == "forget" and use_other else \
+            self._set(other_name) if use_other else None
+        other = _cycle(other_set, batch_size, generator, self.loader) if use_other else None
+        driver = self._epoch_forget(generator) if drive == "forget" else self._epoch_retain(generator)
         for xy in batches(driver, batch_size, shuffle=True, generator=generator, loader=self.loader):
             paired = next(other) if other is not None else None
             if drive == "forget":
@@ -241,12 +246,22 @@ class UnlearnData:
                 yield Batch(forget=paired, retain=xy)
 
     def _union_epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        forget, retain = _dataset(self._set("forget")), _dataset(self._epoch_retain(generator))
+        forget, retain = _dataset(self._epoch_forget(generator)), _dataset(self._epoch_retain(generator))
         both = _Flagged(forget, retain)
         for x, y, is_forget in batches_of(both, batch_size, generator, self.loader):
             f, r = is_forget, ~is_forget
             yield Batch(forget=(x[f], y[f]) if f.any() else None,
                         retain=(x[r], y[r]) if r.any() else None)
+
+    def _epoch_forget(self, generator: torch.Generator) -> Data:
+        """The forget examples of one epoch: all of them once, or (with ``forget_weights``)
+        as many drawn with replacement in proportion to their weights."""
+        forget = self._set("forget")
+        if self.forget_weights is None:
+            return forget
+        drawn = torch.multinomial(self.forget_weights.double().cpu(), size(forget), replacement=True,
+                                  generator=generator)
+        return Subset(_dataset(forget), drawn.tolist())
 
     def _set(self, name: str) -> Data:
         data = self.forget if name == "forget" else self.retain

@@ -20,6 +20,7 @@ from typing import Callable, ClassVar, Literal
 import torch
 from torch import nn
 
+from obliviate.classify import plugins
 from obliviate.classify.data import Batch, LoaderOptions, UnlearnData, predict, sample, size
 from obliviate.core.devices import Precision, autocast, check_precision, grad_scaler, placement
 
@@ -100,6 +101,12 @@ class LossMethod(Method):
     # large data too: halve the lr (from the last good check) when retain accuracy falls more than
     # EXTENSION_RETAIN_DROP points in the planned epochs, as small runs do; False: the reference's fixed lr
     adapt_lr: bool = True
+    # plug-ins (obliviate.classify.plugins): LoReUn's loss-based reweighting of the forget examples
+    # ("none", "static": from the original model, "dynamic": before every epoch), at temperature τ,
+    # and UPCORE's coreset (the share of most typical forget examples the method trains on)
+    reweight: Literal["none", "static", "dynamic"] = "none"
+    reweight_temperature: float = 1.0
+    coreset: float = 1.0
 
     drive: ClassVar[Literal["forget", "retain", "union"]] = "forget"
     # small data: guard retain accuracy in the planned epochs too (see train_loop); off for
@@ -130,6 +137,7 @@ class LossMethod(Method):
             raise ValueError(f"{name}.retain_budget must be > 0 (times the forget set) or none, "
                              f"got {self.retain_budget}")
         check_precision(self.precision)
+        plugins.check(self)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -155,7 +163,12 @@ class LossMethod(Method):
         """Called once after training (e.g. to undo a temporary change of architecture)."""
 
     def apply(self, model, data, generator, progress=None) -> History:
+        plugins.refuse_loaders(self, data)
+        if self.coreset < 1:
+            data = plugins.coreset(model, data, self.coreset)
         data = _with_loader(self.setup(model, data, generator) or data, self, model)
+        if self.reweight != "none":
+            data.forget_weights = plugins.loss_weights(model, data, self.reweight_temperature)
         history = train_loop(model, self, data, generator, progress)
         self.teardown(model)
         return history
@@ -287,6 +300,9 @@ def train_loop(
         return True
 
     for epoch, phases in enumerate(_epochs(plan, lambda: method.extension_phases(data), go_on)):
+        if method.reweight == "dynamic" and epoch > 0:  # LoReUn-d: weights from the current model
+            data.forget_weights = plugins.loss_weights(model, data, method.reweight_temperature)
+            model.train()
         if epoch == len(plan):  # the small-data extension: guarded, at the method's own learning rate
             guard.mark_good(model, step)  # roll back to here at worst, not to the start
             guard.max_drop = min(guard.max_drop, EXTENSION_RETAIN_DROP / 100)
