@@ -38,3 +38,32 @@ def test_ulira_recognises_unlearned_models_per_example():
 def test_ulira_refuses_too_few_models():
     with pytest.raises(ValueError, match="at least 4 models"):
         ulira(np.zeros((3, 5)), np.zeros((3, 5)))
+
+
+def test_tpr_at_fpr_follows_the_lira_reference_convention():
+    from obliviate.core.metrics import tpr_at_fpr
+
+    negatives = np.arange(100.0)  # 0 … 99
+    positives = np.array([100.5, 99.5, 98.5, 50.0])
+    truth = np.concatenate([np.ones(4), np.zeros(100)])
+    scores = np.concatenate([positives, negatives])
+    # LiRA's plot.py: tpr[np.where(fpr < 0.01)[0][-1]]: strictly below 1% FPR no negative may pass,
+    # so the threshold stops at 99.5 (TPR 2/4); a "<=" reading would admit 99 and give 3/4
+    assert tpr_at_fpr(truth, scores, 0.01) == 0.5
+    assert tpr_at_fpr(truth, scores, 0.03) == 0.75  # 98.5 passes with 2 negatives (99, 98): FPR 2% < 3%
+    with pytest.raises(ValueError, match="positive and negative"):
+        tpr_at_fpr(np.ones(3), np.arange(3.0), 0.01)
+
+
+def test_ulira_low_fpr_rates_and_the_worst_examples():
+    rng = np.random.default_rng(0)
+    same = ulira(rng.normal(size=(16, 100)), rng.normal(size=(16, 100)))
+    assert same["tpr_at_1pct"] < 0.05 and same["tpr_at_01pct"] < 0.02  # chance: about the FPR
+    u, r = rng.normal(size=(16, 100)), rng.normal(size=(16, 100))
+    u[:, 7] += 8.0  # one example the unlearned models give away
+    out = ulira(u, r)
+    assert out["worst_examples"][0] == 7 and len(out["worst_examples"]) == 10
+    assert out["example_accuracy"][7] == 1.0
+    assert out["worst_decile_accuracy"] > same["worst_decile_accuracy"]
+    apart = ulira(rng.normal(size=(8, 50)) + 30, rng.normal(size=(8, 50)))
+    assert apart["tpr_at_1pct"] == 1.0 and apart["tpr_at_01pct"] == 1.0

@@ -19,13 +19,22 @@ def test_the_original_is_told_apart_and_retraining_is_not(eval_rows):
     # residual knowledge: the untouched original recovers at once, retrained models slowly
     assert nothing["relearn_steps"] <= 2 and nothing["relearn_steps_retrain"] >= 5
     assert nothing["probe_acc"] > nothing["probe_acc_retrain"] + 10
+    # the low-FPR regime: the untouched original is caught at 1% and 0.1% FPR, retrained models are not
+    assert nothing["ulira_tpr_1"] > 90 and nothing["ulira_tpr_01"] > 80 and same["ulira_tpr_1"] < 30
+    assert nothing["ulira_worst10"] >= same["ulira_worst10"]
+    # features: the no-op keeps the original's representation of the forget set (CKA 1), retrained models do not
+    assert nothing["cka_original"] == pytest.approx(1.0) and nothing["cka_original_retrain"] < 0.95
+    assert nothing["cka_retrain"] < 0.95 and nothing["cka_retrain"] < nothing["cka_retrain_retrain"] + 0.1
+    # the onion effect's "before": a model that changed nothing exposes its retain set as much as before
+    assert nothing["retain_exposure"] == pytest.approx(nothing["retain_exposure_original"])
 
 
 def test_eval_table_lists_every_metric(eval_rows):
     from obliviate.suite import table_cells
 
     header, body = table_cells(list(eval_rows.values()))
-    for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "U-LiRA acc", "probe", "k-NN", "relearn steps"):
+    for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "U-LiRA acc", "probe", "k-NN", "relearn steps",
+                   "TPR@1%FPR", "TPR@0.1%FPR", "worst 10% acc", "CKA orig", "CKA retr", "retain exp.", "(before)"):
         assert column in header
     assert body[1][0] == "ssd" and "(" in body[1][header.index("probe")]
 
@@ -34,12 +43,39 @@ def test_eval_table_lists_every_metric(eval_rows):
     (("digits-canvas", "object:3", ["esd"], "full"), "obliviate eval does not run on the diffusion track"),
     (("digits", "class:3", ["ssd"], "everything"), "unknown suite 'everything'"),
     (("digits", "class:3", ["sdd"], "full"), "did you mean 'ssd'"),
+    (("digits", "class:3", ["ssd"], "full", 4, None, None, 5), "--originals must be between 1 and --models \\(4\\)"),
 ])
 def test_eval_plan_refuses_bad_input(args, message):
     from obliviate.suite import plan_eval
 
     with pytest.raises(ValueError, match=message):
         plan_eval(*args)
+
+
+def test_each_unlearned_model_starts_from_original_seed_mod_k():
+    from obliviate.suite import _unlearn_from
+
+    class Models:
+        def unlearn(self, original, method, seed):
+            return (original, method, seed)
+
+    started = [_unlearn_from(Models(), ["o0", "o1", "o2"], "ga", seed)[0] for seed in range(7)]
+    assert started == ["o0", "o1", "o2", "o0", "o1", "o2", "o0"]
+
+
+def test_linear_cka_centres_and_is_invariant_to_rotation_and_scale():
+    import numpy as np
+
+    from obliviate.metrics import linear_cka
+
+    # 1-D features: linear CKA is the squared Pearson correlation; (1, 2, 3) against (1, 4, 9):
+    # centred (−1, 0, 1) and (−11/3, −2/3, 13/3): r² = 8² / (2 · 98/3) = 0.979592 (uncentred it would be 0.9446)
+    assert linear_cka(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [4.0], [9.0]])) == pytest.approx(96 / 98)
+    x = np.random.default_rng(0).normal(size=(50, 6))
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(6, 6)))
+    assert linear_cka(x, 3.0 * x @ q + 5.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same >= 2 examples"):
+        linear_cka(x, x[:10])
 
 
 class Exploding(Dataset):

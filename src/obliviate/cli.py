@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
     ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
     ev.add_argument("--models", type=int, default=16, help="models per side, N (default 16)")
+    ev.add_argument("--originals", type=int, default=1, help="K independently trained originals the N unlearned "
+                    "models start from in turn (default 1; K > 1 gives a deterministic method the training "
+                    "randomness the retrained side has)")
     ev.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE", help="override a hyperparameter")
     ev.add_argument("--hparams", metavar="FILE", help='JSON file {"method": {"key": value}} (e.g. from tune)')
     ev.add_argument("--json", metavar="FILE", help="write the result rows to FILE (JSON)")
@@ -418,7 +421,7 @@ def _eval(args) -> int:
 
     hparams, tuned = _hparams(args.hparams, args.set)
     plan = suite.plan_eval(args.task, args.forget, args.methods.split(","), args.suite, args.models, hparams,
-                           device=_device(args))
+                           device=_device(args), originals=args.originals)
     plan.tuned = tuned
     if args.json:
         _check_writable(args.json)
@@ -431,7 +434,8 @@ def _eval(args) -> int:
     if not _is_main_process():
         return 0
     console.print(bench.render_table(rows, f"{plan.task.name} · forget {plan.forget} · suite {plan.suite} · "
-                                           f"N = {plan.n_models} models per side · percent", width=console.width))
+                                           f"N = {plan.n_models} models per side"
+                                           f"{f' from {plan.originals} originals' if plan.originals > 1 else ''} · percent", width=console.width))
     console.print("Against N retrained models. F: challenge forget quality (1 = indistinguishable); U-LiRA AUC / "
                   "acc: 50 = cannot tell unlearned from retrained. " + track_for_task(args.task).eval_legend)
     console.print("The retrain row is a second set of retrained models: the best score possible at this N.")

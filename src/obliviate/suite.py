@@ -1,8 +1,11 @@
 """``obliviate eval``: the rigorous evaluation suites, per method, against retraining.
 
 Population accuracy and one SVC attack overstate forgetting (Hayes et al. 2025).
-For every method this trains N unlearned models (one original, N unlearning seeds)
-and compares them with N retrained models (N training seeds):
+For every method this trains N unlearned models (N unlearning seeds, from one original
+or, with ``originals=K``, from K independently trained originals in turn) and compares
+them with N retrained models (N training seeds). One original makes a deterministic
+method's N models identical, trivially told apart from N retrained ones (Hayes et al.);
+K originals give the unlearned side the training randomness the retrained side has.
 
 - ``challenge``: the NeurIPS 2023 challenge forget quality F (and the final score
   where the track defines one) from the N + N models' per-example confidences;
@@ -48,10 +51,12 @@ class EvalPlan:
     forget: str = ""
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # provenance from obliviate tune, per method
     device: str | None = None  # where models train and are scored (None: CPU)
+    originals: int = 1  # independently trained originals the N unlearned models start from, in turn
 
 
 def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: int = 16,
-              hparams: dict[str, dict[str, Any]] | None = None, device: str | None = None) -> EvalPlan:
+              hparams: dict[str, dict[str, Any]] | None = None, device: str | None = None,
+              originals: int = 1) -> EvalPlan:
     """Validate an evaluation request; every error is a one-line ``ValueError``."""
     from obliviate.core.devices import resolve_device
 
@@ -60,13 +65,16 @@ def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: 
         raise ValueError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
     if n_models < 4:
         raise ValueError(f"--models must be at least 4 (U-LiRA halves each side), got {n_models}")
+    if not 1 <= originals <= n_models:
+        raise ValueError(f"--originals must be between 1 and --models ({n_models}), got {originals}")
     methods = [m.strip() for m in methods if m.strip()]
     check_lists(methods, [0])
     the_task, split, forget_text = track.plan_eval(task, forget, methods)
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     check_hparams(methods, hparams, track.name)
     device = str(resolve_device(device)) if device is not None else None
-    return EvalPlan(the_task, split, methods, suite, n_models, hparams, forget_text, device=device)
+    return EvalPlan(the_task, split, methods, suite, n_models, hparams, forget_text, device=device,
+                    originals=originals)
 
 
 def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | None = None,
@@ -78,11 +86,13 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
     each = (executor or Serial()).map
     models_of = track_for_task(plan.task.name).eval_models(plan, store)
     n = plan.n_models
-    say(f"original and {n} retrained models")
-    original = models_of.original()
+    say(f"{plan.originals} original(s) and {n} retrained models")
+    originals = [models_of.original(k) for k in range(plan.originals)]
+    original = originals[0]
     retrained = each(models_of.retrained, range(n))
     reference = models_of.side(retrained)
-    original_conf = _median(models_of.side([original]))
+    original_side = models_of.side([original])
+    original_conf = _median(original_side)
     reference_residue: dict[str, float] = {}  # the retrained models' residual attacks, run once
     rows = []
     for method in plan.methods:
@@ -91,18 +101,18 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
         if method == "retrain":  # a second, independent set: the floor of every metric at this N
             models, flags = each(models_of.retrained, range(n, 2 * n)), []
         else:
-            results = each(functools.partial(models_of.unlearn, original, method), range(n))
+            results = each(functools.partial(_unlearn_from, models_of, originals, method), range(n))
             models, flags = [r.model for r in results], sorted({f for r in results for f in r.flags})
         seconds = (time.perf_counter() - start) / n
         side = models_of.side(models)
         row = {"task": plan.task.name, "forget": plan.forget, "method": method, "suite": plan.suite,
-               "n_models": n, "flags": flags, "hparams": plan.hparams.get(method, {}),
+               "n_models": n, "originals": plan.originals, "flags": flags, "hparams": plan.hparams.get(method, {}),
                "metrics": {"seconds": seconds}, "confidence_kind": models_of.confidence_kind}
         # per-example confidences (median over the models) for the report's histograms
         row |= {"forget_confidence": _median(side), "reference_confidence": _median(reference),
                 "original_confidence": original_conf}
         if plan.suite == "full":
-            row["metrics"] |= models_of.standard(side, reference)
+            row["metrics"] |= models_of.standard(side, reference) | models_of.before(original_side)
         if plan.suite in ("challenge", "privacy", "full"):
             quality = metrics.challenge_forget_quality(side.confidences, reference.confidences)["forget_quality"]
             row["metrics"]["forget_quality"] = quality
@@ -111,7 +121,10 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
                 row["metrics"]["challenge_score"] = final
         if plan.suite in ("privacy", "full"):
             out = metrics.ulira(side.confidences, reference.confidences)
-            row["metrics"] |= {"ulira_auc": 100 * out["auc"], "ulira_acc": 100 * out["accuracy"]}
+            row["metrics"] |= {"ulira_auc": 100 * out["auc"], "ulira_acc": 100 * out["accuracy"],
+                               "ulira_tpr_1": 100 * out["tpr_at_1pct"], "ulira_tpr_01": 100 * out["tpr_at_01pct"],
+                               "ulira_worst10": 100 * out["worst_decile_accuracy"]}
+            row["ulira_worst_examples"] = out["worst_examples"]
         if plan.suite in ("residual", "full"):
             say(f"{method}: residual-knowledge attacks")
             reference_residue = reference_residue or models_of.residual(retrained[:RESIDUAL_MODELS])
@@ -122,12 +135,19 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
     return rows
 
 
+def _unlearn_from(models_of, originals: list, method: str, seed: int):
+    """Unlearning seed ``seed`` starts from original ``seed mod K``."""
+    return models_of.unlearn(originals[seed % len(originals)], method, seed)
+
+
 def _median(side: EvalSide) -> list[float]:
     return [round(float(c), 3) for c in np.median(side.confidences, axis=0)]
 
 
 PRIVACY_COLUMNS = (Column("F", "forget_quality", None, 3), Column("score", "challenge_score", None, 3),
-                   Column("U-LiRA AUC", "ulira_auc"), Column("U-LiRA acc", "ulira_acc"))
+                   Column("U-LiRA AUC", "ulira_auc"), Column("U-LiRA acc", "ulira_acc"),
+                   Column("TPR@1%FPR", "ulira_tpr_1"), Column("TPR@0.1%FPR", "ulira_tpr_01"),
+                   Column("worst 10% acc", "ulira_worst10"))
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

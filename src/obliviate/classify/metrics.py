@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from obliviate.classify.data import Data, predict
-from obliviate.core.metrics import svc_mia_efficacy
+from obliviate.core.metrics import logit_confidence, member_rate_at_fpr, svc_mia_efficacy
 
 
 def accuracy(model: nn.Module, data: Data) -> float:
@@ -51,3 +51,23 @@ def mia_efficacy(model: nn.Module, forget: Data, retain: Data, test: Data) -> fl
         true_class_confidence(model, test),
         true_class_confidence(model, forget),
     )
+
+
+RETAIN_EXPOSURE_SAMPLE = 2000
+
+
+def retain_exposure(model: nn.Module, retain: Data, test: Data, fpr: float = 0.05) -> float:
+    """How exposed the retain set is to membership inference: the share of (a fixed
+    sample of at most 2000) retain examples a threshold attack on the logit-scaled
+    confidence calls "member" at ``fpr`` false positives on the test set
+    (:func:`~obliviate.core.metrics.member_rate_at_fpr`; Carlini et al.'s TPR at low
+    FPR). In [0, 1]. Compared before (the original) and after unlearning it measures
+    the "onion effect" (Carlini et al., "The Privacy Onion Effect", NeurIPS 2022):
+    removing some examples exposes others. Lower is more private; the reference is
+    the retrained model's value."""
+    from obliviate.classify.data import sample
+
+    member_logits, member_y = predict(model, sample(retain, RETAIN_EXPOSURE_SAMPLE))
+    test_logits, test_y = predict(model, test)
+    return member_rate_at_fpr(logit_confidence(member_logits.numpy(), member_y.numpy()),
+                              logit_confidence(test_logits.numpy(), test_y.numpy()), fpr)

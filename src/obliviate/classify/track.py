@@ -22,13 +22,20 @@ class ClassifierTrack(Track):
     tradeoff_axes = (("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),)
     eval_columns = (Column("UA", "forget_acc", "forget_acc_std", complement=True),
                     Column("RA", "retain_acc", "retain_acc_std"), Column("TA", "test_acc", "test_acc_std"),
-                    Column("MIA-eff", "mia_efficacy", "mia_efficacy_std"), Column("ToW", "tow", "tow_std"))
+                    Column("MIA-eff", "mia_efficacy", "mia_efficacy_std"), Column("ToW", "tow", "tow_std"),
+                    Column("retain exp.", "retain_exposure", "retain_exposure_std"),
+                    Column("(before)", "retain_exposure_original"))
     residual_columns = (Column("probe", "probe_acc"), Column("k-NN", "knn_acc"),
-                        Column("relearn steps", "relearn_steps"))
+                        Column("relearn steps", "relearn_steps"), Column("CKA orig", "cka_original", digits=3),
+                        Column("CKA retr", "cka_retrain", digits=3))
     tune_objective = "Avg.Gap to the retrained model (forget, retain, validation accuracy, MIA-efficacy)"
     eval_legend = ("score: F x RA/RA_r x TA/TA_r; probe / k-NN: forget accuracy recovered from frozen features "
                    "(retrained models' value in brackets); relearn steps: fine-tuning steps on 10 forget examples "
-                   "until half the rest is right again (more = less residue).")
+                   "until half the rest is right again (more = less residue); CKA orig / retr: linear CKA of the forget "
+                   "set's features with the original's / an independent retrained model's (1 = same representation; "
+                   "forgetting in the features moves CKA orig toward the retrained models' value); retain exp.: "
+                   "retain examples a confidence attack calls member at 5% FPR, after unlearning and (before) on the "
+                   "original (the onion effect).")
 
     def owns_model(self, model: Any) -> bool:
         """Any ``nn.Module``; for ``obliviate evaluate``, a ``.safetensors`` weights file too."""

@@ -272,6 +272,27 @@ def tug_of_war(unlearned: Mapping[str, float], retrained: Mapping[str, float]) -
     return float(np.prod([1 - abs(unlearned[k] - retrained[k]) for k in keys]))
 
 
+def tpr_at_fpr(truth: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+    """True-positive rate of a score threshold attack at false-positive rate below
+    ``fpr`` (higher score = "positive"). The LiRA reference's convention (Carlini et
+    al., S&P 2022, ``plot.py``: ``tpr[np.where(fpr < x)[0][-1]]`` on scikit-learn's ROC
+    curve): the best TPR among thresholds whose FPR is *strictly* below ``fpr``.
+    Direction: for an attack telling unlearned from retrained models, lower is better
+    (``fpr`` itself is chance)."""
+    from sklearn.metrics import roc_curve
+
+    truth, scores = np.asarray(truth), np.asarray(scores, dtype=np.float64)
+    if not 0 < fpr < 1:
+        raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+    if truth.min() == truth.max():
+        raise ValueError("tpr_at_fpr needs positive and negative examples")
+    false_pos, true_pos, _ = roc_curve(truth, scores)
+    return float(true_pos[np.where(false_pos < fpr)[0][-1]])
+
+
+WORST_SHARE = 0.10  # the worst decile of examples (Hayes et al. report the attack per example)
+
+
 def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0, splits: int = 8) -> dict:
     """U-LiRA: a per-example likelihood-ratio test telling unlearned from retrained models
     (Hayes et al., "Inexact unlearning needs more careful evaluations to avoid a false
@@ -281,10 +302,15 @@ def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0,
     forget examples) of N unlearned and N retrained models. For each of ``splits``
     random halvings, the shadow half of each side gives per-example Gaussians (mean,
     std) of "unlearned" and "retrained" confidences; every target model's confidence
-    on every example is scored by the log-likelihood ratio. Returns ``auc`` (ROC AUC
-    over target (model, example) pairs) and ``accuracy`` (LR > 1 ⇒ "unlearned"),
-    averaged over halvings: 0.5 means the attack cannot tell (ideal; lower is not
-    better than 0.5), 1 means every unlearned model is recognised."""
+    on every example is scored by the log-likelihood ratio. Returns, averaged over
+    halvings: ``auc`` (ROC AUC over target (model, example) pairs), ``accuracy``
+    (LR > 1 ⇒ "unlearned"), ``tpr_at_1pct`` and ``tpr_at_01pct`` (TPR at FPR below
+    1% and 0.1%, :func:`tpr_at_fpr`: the regime the paper argues matters), the
+    per-example ``example_accuracy`` (share of target models the test gets right on
+    each example) and ``worst_decile_accuracy`` (its mean over the 10% of examples
+    where the test does best) with their indices ``worst_examples``. AUC and accuracy:
+    0.5 means the attack cannot tell (ideal; lower is not better than 0.5), 1 means
+    every unlearned model is recognised; the TPRs' ideal is their FPR."""
     from scipy.stats import norm
     from sklearn.metrics import roc_auc_score
 
@@ -293,7 +319,8 @@ def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0,
         raise ValueError(f"ulira needs (models, examples) arrays with at least 4 models a side, "
                          f"got {u.shape} and {r.shape}")
     rng = np.random.default_rng(seed)
-    aucs, accs = [], []
+    aucs, accs, low1, low01 = [], [], [], []
+    per_example = np.zeros(u.shape[1])
     for _ in range(splits):
         pu, pr = rng.permutation(len(u)), rng.permutation(len(r))
         su, tu = u[pu[: len(u) // 2]], u[pu[len(u) // 2:]]
@@ -301,8 +328,38 @@ def ulira(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, seed: int = 0,
         mu_in, mu_out = su.mean(0), sr.mean(0)
         sd_in, sd_out = su.std(0) + 1e-3, sr.std(0) + 1e-3  # floor: constant confidences stay finite
         lr = lambda c: norm.logpdf(c, mu_in, sd_in) - norm.logpdf(c, mu_out, sd_out)  # noqa: E731
-        scores = np.concatenate([lr(tu).ravel(), lr(tr).ravel()])
+        lr_u, lr_r = lr(tu), lr(tr)
+        scores = np.concatenate([lr_u.ravel(), lr_r.ravel()])
         truth = np.concatenate([np.ones(tu.size), np.zeros(tr.size)])
-        aucs.append(roc_auc_score(truth, scores) if np.ptp(scores) > 0 else 0.5)
+        separable = np.ptp(scores) > 0
+        aucs.append(roc_auc_score(truth, scores) if separable else 0.5)
         accs.append(float(((scores > 0) == truth).mean()))
-    return {"auc": float(np.mean(aucs)), "accuracy": float(np.mean(accs))}
+        low1.append(tpr_at_fpr(truth, scores, 0.01) if separable else 0.0)
+        low01.append(tpr_at_fpr(truth, scores, 0.001) if separable else 0.0)
+        per_example += ((lr_u > 0).sum(0) + (lr_r <= 0).sum(0)) / (len(tu) + len(tr))
+    per_example /= splits
+    worst = np.argsort(-per_example, kind="stable")[: max(1, int(np.ceil(WORST_SHARE * len(per_example))))]
+    return {"auc": float(np.mean(aucs)), "accuracy": float(np.mean(accs)),
+            "tpr_at_1pct": float(np.mean(low1)), "tpr_at_01pct": float(np.mean(low01)),
+            "example_accuracy": per_example.tolist(), "worst_decile_accuracy": float(per_example[worst].mean()),
+            "worst_examples": worst.tolist()}
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear centred kernel alignment between two representations of the same n
+    examples (rows): ‖ỸᵀX̃‖²_F / (‖X̃ᵀX̃‖_F · ‖ỸᵀỸ‖_F), X̃ and Ỹ the column-centred
+    features (Kornblith et al., "Similarity of Neural Network Representations
+    Revisited", ICML 2019; the reference notebook's ``feature_space_linear_cka``,
+    unbiased=False). 1: the same representation up to rotation and scale; 0: unrelated.
+    Used as in "Are We Truly Forgetting?" (2025): on the forget set, an unlearned
+    model's features should be as far from the original's as a retrained model's are."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"linear_cka needs two (examples, features) arrays over the same >= 2 examples, "
+                         f"got {x.shape} and {y.shape}")
+    x = x - x.mean(0)
+    y = y - y.mean(0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    norms = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(cross / norms) if norms > 0 else 0.0

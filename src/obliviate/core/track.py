@@ -75,7 +75,8 @@ class EvalModels:
 
     confidence_kind: ClassVar[str] = ""  # what one per-example confidence is, for tables and plots
 
-    def original(self) -> Any:
+    def original(self, seed: int = 0) -> Any:
+        """The model trained on all the data with training seed ``seed``."""
         raise NotImplementedError
 
     def retrained(self, seed: int) -> Any:
@@ -94,6 +95,11 @@ class EvalModels:
     def residual(self, models: list) -> dict[str, float]:
         """Residual-knowledge attacks on ``models`` (means)."""
         raise NotImplementedError
+
+    def before(self, original: EvalSide) -> dict[str, float]:
+        """Scores of the original model to show next to the unlearned ones (e.g. the
+        retain set's privacy before unlearning); none by default."""
+        return {}
 
     def final_score(self, forget_quality: float, side: EvalSide, reference: EvalSide) -> float | None:
         """The challenge's final score, where the track defines one (None otherwise)."""

@@ -24,8 +24,8 @@ class LMEval(EvalModels):
         self.plan, self.store, self.split = plan, store, plan.split
         self.tokenizer = plan.task.tokenizer
 
-    def original(self):
-        return self.plan.task.model_for(self.store, "original", 0, device=self.plan.device)[0]
+    def original(self, seed: int = 0):
+        return self.plan.task.model_for(self.store, "original", seed, device=self.plan.device)[0]
 
     def retrained(self, seed: int):
         return self.plan.task.model_for(self.store, "retrain", seed, self.plan.forget, device=self.plan.device)[0]
