@@ -67,3 +67,26 @@ def test_ulira_low_fpr_rates_and_the_worst_examples():
     assert out["worst_decile_accuracy"] > same["worst_decile_accuracy"]
     apart = ulira(rng.normal(size=(8, 50)) + 30, rng.normal(size=(8, 50)))
     assert apart["tpr_at_1pct"] == 1.0 and apart["tpr_at_01pct"] == 1.0
+
+
+def test_paired_and_welch_p_values_by_hand():
+    from obliviate.core.metrics import paired_p_value, welch_p_value
+
+    # d = (1, 2, 3): mean 2, sd 1, t = 2√3 on 2 df; the t(2) CDF is ½ + t / (2√(2 + t²)) → p = 0.07418
+    assert paired_p_value([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]) == pytest.approx(0.07418, abs=1e-5)
+    assert paired_p_value([1.0, 2.0], [1.0, 2.0]) == 1.0 and paired_p_value([2.0, 3.0], [1.0, 2.0]) == 0.0
+    assert np.isnan(paired_p_value([1.0], [0.0]))
+    # Welch: means 1 and 11, variances 2 and 2, n = 2: t = −10/√2, Welch df = 2 → p = 2(1 − F(7.071)) = 0.01942
+    assert welch_p_value([0.0, 2.0], [10.0, 12.0]) == pytest.approx(0.01942, abs=1e-5)
+    assert welch_p_value([5.0, 5.0], [5.0, 5.0]) == 1.0
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
+    from obliviate.core.metrics import bootstrap_ci
+
+    values = [3.0, 7.0, 4.0, 9.0, 5.0]
+    low, high = bootstrap_ci(values)
+    assert low < np.mean(values) < high and (low, high) == bootstrap_ci(values)
+    assert 3.0 <= low and high <= 9.0
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    assert all(np.isnan(bootstrap_ci([1.0])))

@@ -34,7 +34,8 @@ def test_eval_table_lists_every_metric(eval_rows):
 
     header, body = table_cells(list(eval_rows.values()))
     for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "U-LiRA acc", "probe", "k-NN", "relearn steps",
-                   "TPR@1%FPR", "TPR@0.1%FPR", "worst 10% acc", "CKA orig", "CKA retr", "retain exp.", "(before)"):
+                   "TPR@1%FPR", "TPR@0.1%FPR", "worst 10% acc", "CKA orig", "CKA retr", "retain exp.", "(before)",
+                   "UA 95% CI", "p(UA=retrain)"):
         assert column in header
     assert body[1][0] == "ssd" and "(" in body[1][header.index("probe")]
 

@@ -162,6 +162,10 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     for row in rows:
         m, cells = row["metrics"], [row["method"]]
         for c in present:
+            if c.high is not None:
+                ends = sorted(100 - m[k] if c.complement else m[k] for k in (c.key, c.high))
+                cells.append(f"[{ends[0]:.{c.digits}f}, {ends[1]:.{c.digits}f}]")
+                continue
             value = 100 - m[c.key] if c.complement else m[c.key]
             text = f"{value:.{c.digits}f}" + (f"±{m[c.std]:.{c.digits}f}" if c.std else "")
             if f"{c.key}_retrain" in m:

@@ -22,7 +22,8 @@ from obliviate.core.registry import build, get_method
 from obliviate.core.results import TEST_LOSS_POINTS, MethodRefused
 from obliviate.core.results import judged_flags as judge
 from obliviate.core.store import Store
-from obliviate.core.rows import PSEUDO_METHODS, check_hparams, check_lists, pm, progress_bars, record, summarize, with_bar
+from obliviate.core.rows import (PSEUDO_METHODS, check_hparams, check_lists, interval_cells, pm, progress_bars, record,
+                                 summarize, with_bar)
 
 METRIC_KEYS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
 
@@ -155,7 +156,7 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     accuracy), RA, TA, [TA of the forgotten class], MIA-efficacy, Avg. Gap, seconds, flags."""
     class_wise = any("forget_test_acc" in r["metrics"] for r in rows)
     header = ["method", "UA", "RA", "TA"] + (["TA(class)"] if class_wise else []) + \
-        ["MIA-eff", "Avg.Gap", "time(s)", "flags"]
+        ["MIA-eff", "Avg.Gap", "Avg.Gap 95% CI", "p(UA=retrain)", "time(s)", "flags"]
     body = []
     for s in summarize(rows):
         st = s["stats"]
@@ -163,6 +164,8 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
                  pm(st["retain_acc"]), pm(st["test_acc"])]
         if class_wise:
             cells.append(pm(st["forget_test_acc"]))
-        cells += [pm(st["mia_efficacy"]), pm(st["avg_gap"], 2), pm(st["seconds"], 2), "; ".join(s["flags"])]
+        cells += [pm(st["mia_efficacy"]), pm(st["avg_gap"], 2), *interval_cells(rows, s["method"], ("avg_gap", 2),
+                                                                                "forget_acc"),
+                  pm(st["seconds"], 2), "; ".join(s["flags"])]
         body.append(cells)
     return header, body

@@ -55,6 +55,9 @@ class ClassifierEval(EvalModels):
         out = mean_std_gap(side, reference, (*metrics.GAP_KEYS, "retain_exposure"))
         ref = {k: side_mean(reference, k) / 100 for k in ("forget_acc", "retain_acc", "test_acc")}
         tows = [metrics.tug_of_war({k: s[k] / 100 for k in ref}, ref) for s in side.scores]
+        forget = [s["forget_acc"] for s in side.scores]
+        out["forget_acc_ci_low"], out["forget_acc_ci_high"] = metrics.bootstrap_ci(forget)
+        out["forget_acc_p"] = metrics.welch_p_value(forget, [s["forget_acc"] for s in reference.scores])
         out["tow"] = 100 * statistics.fmean(tows)
         out["tow_std"] = 100 * (statistics.stdev(tows) if len(tows) > 1 else 0.0)
         return out

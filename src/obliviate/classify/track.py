@@ -21,6 +21,8 @@ class ClassifierTrack(Track):
     fallback = True  # every nn.Module no other track claims
     tradeoff_axes = (("forget_acc", "test_acc", "forget accuracy (%)", "test accuracy (%)"),)
     eval_columns = (Column("UA", "forget_acc", "forget_acc_std", complement=True),
+                    Column("UA 95% CI", "forget_acc_ci_low", complement=True, high="forget_acc_ci_high"),
+                    Column("p(UA=retrain)", "forget_acc_p", digits=3),
                     Column("RA", "retain_acc", "retain_acc_std"), Column("TA", "test_acc", "test_acc_std"),
                     Column("MIA-eff", "mia_efficacy", "mia_efficacy_std"), Column("ToW", "tow", "tow_std"),
                     Column("retain exp.", "retain_exposure", "retain_exposure_std"),

@@ -363,3 +363,56 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     cross = np.linalg.norm(y.T @ x) ** 2
     norms = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(cross / norms) if norms > 0 else 0.0
+
+
+def bootstrap_ci(values: Sequence[float], level: float = 0.95, resamples: int = 9999,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``values`` (seeds or
+    models), through ``scipy.stats.bootstrap`` (``method="percentile"``, seeded: the
+    same interval every run). (nan, nan) for fewer than two values. With 3 seeds the
+    interval cannot leave [min, max]: read it as the spread the seeds allow, not as
+    coverage."""
+    from scipy.stats import bootstrap
+
+    data = np.asarray(values, dtype=np.float64)
+    if len(data) < 2:
+        return float("nan"), float("nan")
+    if np.ptp(data) == 0:
+        return float(data[0]), float(data[0])
+    result = bootstrap((data,), np.mean, confidence_level=level, n_resamples=resamples, method="percentile",
+                       random_state=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def paired_p_value(values: Sequence[float], reference: Sequence[float]) -> float:
+    """Two-sided p-value of the paired t-test (``scipy.stats.ttest_rel``) that ``values``
+    and ``reference`` (e.g. a method's and the retrained model's forget accuracy, paired
+    by seed) have the same mean. Small p: the method ends somewhere retraining does not.
+    Differences without spread: 1 if all zero, 0 otherwise (the t statistic is
+    infinite); nan for fewer than two pairs."""
+    from scipy.stats import ttest_rel
+
+    a, b = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_p_value needs pairs, got {a.shape} and {b.shape}")
+    if len(a) < 2:
+        return float("nan")
+    diff = a - b
+    if np.ptp(diff) == 0:
+        return 1.0 if diff[0] == 0 else 0.0
+    return float(ttest_rel(a, b).pvalue)
+
+
+def welch_p_value(values: Sequence[float], reference: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test (``scipy.stats.ttest_ind``, unequal variances)
+    that two independent samples (N unlearned and N retrained models: no natural
+    pairing) have the same mean. Both samples without spread: 1 if equal, 0 otherwise;
+    nan for fewer than two values a side."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if min(len(a), len(b)) < 2:
+        return float("nan")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0 if a[0] == b[0] else 0.0
+    return float(ttest_ind(a, b, equal_var=False).pvalue)

@@ -11,6 +11,8 @@ import warnings
 from contextlib import nullcontext
 from typing import Any, Callable
 
+import numpy as np
+
 from obliviate.core.registry import build
 from obliviate.core.results import FLAG_TEXT
 from obliviate.core.store import Store, write_text_atomic
@@ -78,11 +80,36 @@ def pm(ms: tuple[float, float], digits: int = 1) -> str:
     return f"{mean:.{digits}f}±{std:.{digits}f}"
 
 
+def interval_cells(rows: list[dict], method: str, interval: tuple[str, int], paired: str) -> list[str]:
+    """Two cells for ``method``: the 95% bootstrap CI over seeds of the mean of metric
+    ``interval[0]`` (``interval[1]`` decimals), and the paired t-test p-value (pairs:
+    the same seed) that its ``paired`` metric equals the retrained model's. "—" where
+    there are fewer than two seeds or no retrain rows."""
+    from obliviate.core.metrics import bootstrap_ci, paired_p_value
+
+    key, digits = interval
+    group = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
+    values = [r["avg_gap"] if key == "avg_gap" else r["metrics"][key] for r in group]
+    low, high = bootstrap_ci(values)
+    ci = "—" if np.isnan(low) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+    retrain = {r["seed"]: r["metrics"].get(paired) for r in rows if r["method"] == "retrain"}
+    pairs = [(r["metrics"].get(paired), retrain.get(r["seed"])) for r in group]
+    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+    p = paired_p_value([a for a, _ in pairs], [b for _, b in pairs]) if pairs and method != "retrain" else float("nan")
+    return [ci, "—" if np.isnan(p) else f"{p:.3f}"]
+
+
 def summary_cells(rows: list[dict], columns: list[tuple[str, str, int]], *,
-                  plain_single_seed: bool = False) -> tuple[list[str], list[list[str]]]:
+                  plain_single_seed: bool = False, interval: tuple[str, int] | None = None,
+                  paired: str | None = None) -> tuple[list[str], list[list[str]]]:
     """A bench table from (header, metric key, digits) columns: mean ± std over seeds,
-    then time and flags. ``plain_single_seed`` drops the ``± 0.0`` of one-seed tables."""
-    header = ["method"] + [name for name, _, _ in columns] + ["time(s)", "flags"]
+    then (with ``interval`` and ``paired``, see :func:`interval_cells`) the 95% CI of
+    one metric and the paired test against retraining, then time and flags.
+    ``plain_single_seed`` drops the ``± 0.0`` of one-seed tables."""
+    names = {key: name for name, key, _ in columns} | {"avg_gap": "Avg.Gap"}
+    extra = [f"{names.get(interval[0], interval[0])} 95% CI", f"p({names.get(paired, paired)}=retrain)"] \
+        if interval and paired else []
+    header = ["method"] + [name for name, _, _ in columns] + extra + ["time(s)", "flags"]
     summary = summarize(rows)
     single = plain_single_seed and all(s["n"] == 1 for s in summary)
     cell = (lambda ms, d: f"{ms[0]:.{d}f}") if single else pm  # noqa: E731
@@ -90,6 +117,8 @@ def summary_cells(rows: list[dict], columns: list[tuple[str, str, int]], *,
     for s in summary:
         st = s["stats"]
         cells = [s["method"]] + [cell(st[key], digits) for _, key, digits in columns]
+        if extra:
+            cells += interval_cells(rows, s["method"], interval, paired)
         body.append(cells + [cell(st["seconds"], 1), "; ".join(s["flags"])])
     return header, body
 

@@ -109,13 +109,15 @@ class EvalModels:
 @dataclass
 class Column:
     """One column of an eval table: header, metric key, its std key (or None), digits;
-    ``complement`` shows 100 − value (forget accuracy shown as UA)."""
+    ``complement`` shows 100 − value (forget accuracy shown as UA); ``high`` makes it an
+    interval [value of ``key``, value of ``high``]."""
 
     header: str
     key: str
     std: str | None = None
     digits: int = 1
     complement: bool = False
+    high: str | None = None  # an interval column: [key, high] (a confidence interval)
 
 
 class Track:

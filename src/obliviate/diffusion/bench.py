@@ -107,4 +107,4 @@ def _self_reference(reference: dict) -> dict:
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    return summary_cells(rows, TABLE)
+    return summary_cells(rows, TABLE, interval=("avg_gap", 2), paired="ua")

@@ -104,4 +104,4 @@ def judged_flags(flags: list[str], original: dict, scores: dict, retained: dict)
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    return summary_cells(rows, TABLE, plain_single_seed=True)
+    return summary_cells(rows, TABLE, plain_single_seed=True, interval=("forget_prob", 3), paired="forget_prob")
