@@ -104,6 +104,7 @@ def test_tuning_never_touches_test_data(monkeypatch, tmp_path):
     record = content["_tuned"]["ssd"]
     assert record["measured_on"].startswith("validation split") and len(record["trial_gaps"]) == 3
     assert record["best_gap"] <= record["default_gap"]  # the defaults are the first trial
+    assert record["sensitivity"]["top_trials"] == 3 and set(record["sensitivity"]["top_ranges"]) == {"alpha", "lam"}
     # the file feeds bench directly
     from obliviate.cli import _hparams
 
@@ -146,3 +147,34 @@ def test_cli_eval_prints_the_table_and_writes_rows(tmp_path, capsys):
     assert "ulira_auc" not in rows[0]["metrics"]  # the challenge suite only
     assert main(["eval", "--task", "digits", "--forget", "class:3", "--methods", "ssd", "--models", "2"]) == 2
     assert "at least 4" in capsys.readouterr().err
+
+
+def test_every_classifier_method_but_retrain_has_a_search_space():
+    import obliviate
+    from obliviate.tune import search_space
+
+    for info in obliviate.methods("classifier"):
+        if info["name"] != "retrain":
+            assert search_space(info["name"], "classifier"), info["name"]
+
+
+def test_sensitivity_reports_the_spread_of_the_top_trials():
+    from obliviate.tune import sensitivity
+
+    trials = [({"lr": 0.1}, 5.0), ({"lr": 0.01}, 1.0), ({"lr": 0.02}, 1.5), ({"lr": 0.05}, 2.0),
+              ({"lr": 1.0}, float("inf")), ({"lr": 0.3}, 9.0)]
+    out = sensitivity(trials)
+    # 5 finished trials: the best fifth rounds up to 1, at least 3: gaps 1.0, 1.5, 2.0
+    assert out["top_trials"] == 3 and out["top_gaps"] == [1.0, 1.5, 2.0]
+    assert out["top_gap_spread"] == 1.0 and out["top_ranges"] == {"lr": [0.01, 0.05]}
+
+
+@pytest.mark.parametrize("method", ["task_vector", "negmerge", "scar", "opc"])
+def test_tune_runs_the_second_ring_methods(method, tmp_path):
+    from obliviate.core.store import Store
+    from obliviate.tune import tune
+
+    content = tune("digits", "class:3", method, 2, store=Store(tmp_path))
+    record = content["_tuned"][method]
+    assert len(record["trial_gaps"]) == 2 and record["best_gap"] <= record["default_gap"]
+    assert set(content[method]) == set(record["searched"])

@@ -459,6 +459,11 @@ def _tune(args) -> int:
     info = content["_tuned"][args.method]
     console.print(f"{args.method}: best distance to retraining on the validation split {info['best_gap']:.2f} "
                   f"(defaults {info['default_gap']:.2f}) with {content[args.method]}; written to {args.out}")
+    sens = info["sensitivity"]
+    if sens["top_trials"]:
+        ranges = ", ".join(f"{k} {lo:.3g}..{hi:.3g}" for k, (lo, hi) in sens["top_ranges"].items())
+        console.print(f"sensitivity: the best {sens['top_trials']} trials span {sens['top_gap_spread']:.2f} points "
+                      f"of gap over {ranges}")
     return 0
 
 

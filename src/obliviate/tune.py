@@ -48,6 +48,25 @@ def search_space(method: str, track: str) -> dict[str, tuple[str, float, float]]
     return space
 
 
+TOP_SHARE = 0.2  # the "top trials" of the sensitivity report: the best fifth, at least 3
+
+
+def sensitivity(trials: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    """How much the result depends on hitting the best point: over the top trials (the
+    best ``TOP_SHARE`` of finished trials by gap, at least 3), the spread of the gap
+    (max − min, in the objective's points) and each hyperparameter's range. A method
+    whose top trials lie within a small gap spread over wide ranges is robust to its
+    settings; a large spread, or one narrow range, means the best point is luck or a
+    knife's edge (Hayes et al. argue for reporting this next to the best point)."""
+    finished = sorted(((p, g) for p, g in trials if math.isfinite(g)), key=lambda t: t[1])
+    if not finished:
+        return {"top_trials": 0, "top_gap_spread": float("nan"), "top_ranges": {}}
+    top = finished[: max(3, math.ceil(TOP_SHARE * len(finished)))]
+    gaps = [g for _, g in top]
+    ranges = {name: [min(p[name] for p, _ in top), max(p[name] for p, _ in top)] for name in top[0][0]}
+    return {"top_trials": len(top), "top_gaps": gaps, "top_gap_spread": max(gaps) - min(gaps), "top_ranges": ranges}
+
+
 def plan_tune(task: str, forget: str, method: str, budget: int, parallel_trials: int = 1) -> Track:
     """Validate a tuning request before any training; returns the task's track."""
     track = track_for_task(task)
@@ -104,6 +123,7 @@ def tune(task: str, forget: str, method: str, budget: int, *, store, seed: int =
         "best_gap": study.best_value, "default_gap": default_gap,
         "trial_gaps": [t.value for t in study.trials],
         "median_gap": statistics.median(t.value for t in study.trials),
+        "sensitivity": sensitivity([(t.params, t.value) for t in study.trials]),
     }}}
 
 

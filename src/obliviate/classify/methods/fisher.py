@@ -57,6 +57,9 @@ class FisherForgetting(Method):
     zero_class_head: bool = True
     max_retain_drop: float = 3.0
 
+    # searched by `obliviate tune`: the noise caps, and how much retain accuracy the α search may spend
+    tune_params = ("max_var", "max_retain_drop")
+
     def __post_init__(self) -> None:
         if not self.alpha > 0 or not self.max_var > 0 or not self.head_max_var > 0:
             raise ValueError("fisher.alpha, max_var and head_max_var must be > 0")

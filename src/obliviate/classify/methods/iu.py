@@ -71,6 +71,9 @@ class InfluenceUnlearning(Method):
     retain_term: bool = True
     max_retain_drop: float = 3.0
 
+    # searched by `obliviate tune`: the curvature damping, and how much retain accuracy the step search may spend
+    tune_params = ("damping", "max_retain_drop")
+
     def __post_init__(self) -> None:
         if not self.scale > 0 or not self.damping > 0 or self.n_samples < 1:
             raise ValueError("iu.scale and iu.damping must be > 0 and iu.n_samples >= 1")

@@ -45,6 +45,8 @@ class OnePointContraction(LossMethod):
     lr: float = 0.01
     contraction_weight: float = 1.0  # λ
 
+    tune_params = ("contraction_weight",)  # searched by `obliviate tune`
+
     drive = "forget"
 
     def __post_init__(self) -> None:

@@ -136,6 +136,8 @@ class SCAR(AscentMethod):
     self_forget: bool = False
     surrogate: str = "shuffled"  # or a .npy file of out-of-distribution inputs
 
+    tune_params = ("lambda_retain",)  # searched by `obliviate tune`
+
     drive = "forget"
 
     def __post_init__(self) -> None:
