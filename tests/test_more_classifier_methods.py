@@ -202,3 +202,60 @@ def test_reweight_dynamic_recomputes_the_weights_every_epoch(digits_class3, monk
 def test_plugin_options_refuse_bad_values(bad, message):
     with pytest.raises(ValueError, match=message):
         build("ga", bad, "classifier")
+
+
+def test_slug_pareto_front_keeps_layers_no_other_beats_on_both_counts():
+    from obliviate.classify.methods.slug import pareto_front
+
+    importance = [3.0, 2.0, 1.0, 4.0, 2.5]
+    alignment = [0.5, 0.1, 0.05, 0.9, 0.6]
+    # layer 4 (2.5, 0.6) is beaten by layer 0 (3.0, 0.5): higher importance and lower alignment
+    assert pareto_front(importance, alignment) == [0, 1, 2, 3]
+    # ties do not dominate (the reference's strict comparisons)
+    assert pareto_front([1.0, 1.0], [0.5, 0.5]) == [0, 1]
+
+
+def test_slug_changes_one_layer_along_its_forget_gradient_once(digits_class3):
+    import torch.nn.functional as F
+
+    from obliviate.classify.grads import summed_batch_grads
+
+    task, split, original, retrained = digits_class3
+    slug = build("slug", {}, "classifier")
+    model = copy.deepcopy(original)
+    slug.apply(model, UnlearnData(split.forget, split.retain, 10, target_forget_acc=0.0), torch.Generator())
+    changed = [n for (n, p), (_, q) in zip(model.named_parameters(), original.named_parameters())
+               if not torch.equal(p, q)]
+    assert changed == [slug.layer] and slug.layer in slug.candidates
+    g_sum, batches = summed_batch_grads(original, split.forget, slug.batch_size, F.cross_entropy)
+    step = dict(model.named_parameters())[slug.layer] - dict(original.named_parameters())[slug.layer]
+    torch.testing.assert_close(step, slug.strength * g_sum[slug.layer] / batches)  # one gradient, at θ₀
+    assert accuracy(model, split.forget) <= 0.05 and accuracy(model, split.retain) >= 0.97
+
+
+def test_laf_losses_follow_the_reference_formulas():
+    from obliviate.classify.methods.laf import bounded_error, contrastive, vae_loss
+
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    out = torch.tensor([[1.0, 1.0], [0.0, 0.0]])  # squared errors e = (1, 4)
+    torch.testing.assert_close(bounded_error(out, z), torch.exp(torch.tensor(0.5)) + torch.exp(torch.tensor(0.8)))
+    # VAE: summed squared error / batch + 0.025 · KL(N(μ, σ²) ‖ N(0, 1)) / batch; μ = 0, σ = 1: KL = 0
+    mu, sigma = torch.zeros(2, 3), torch.ones(2, 3)
+    torch.testing.assert_close(vae_loss(out, z, mu, sigma), torch.tensor(5.0 / 2), atol=1e-6, rtol=0)
+    # contrastive: retain at the original (d_r = 0), forget orthogonal to it (d_f = 1), τ = 1, one pair each:
+    # log(exp(0) / exp(1)) = −1
+    r = torch.tensor([[1.0, 0.0]])
+    f, f0 = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+    torch.testing.assert_close(contrastive(r, r, f, f0, 1.0), torch.tensor(-1.0))
+
+
+def test_laf_never_reads_a_label(digits_class3):
+    task, split, original, retrained = digits_class3
+    (xf, yf), (xr, yr) = tensors(split.forget), tensors(split.retain)
+    scrambled = lambda x, y: TensorDataset(x, torch.randint(0, 10, y.shape, generator=torch.Generator().manual_seed(1)))  # noqa: E731
+    # labels reach only the guard's accuracy checks: with those off, scrambled labels give the same weights
+    runs = [obliviate_unlearn(original, f, r, method="laf", seed=0, early_stop=False, epochs=2, min_steps=0,
+                              adapt_lr=False)
+            for f, r in ((TensorDataset(xf, yf), TensorDataset(xr, yr)), (scrambled(xf, yf), scrambled(xr, yr)))]
+    for p, q in zip(runs[0].model.parameters(), runs[1].model.parameters()):
+        torch.testing.assert_close(p, q)
