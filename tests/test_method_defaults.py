@@ -46,6 +46,7 @@ EXPECTED = {  # one entry per setting, in the order above
     "bad_teacher":      ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "boundary_expand":  ("forgets", "costly", "costly", "weak", "forgets", "forgets", "forgets", "weak"),
     "boundary_shrink":  ("forgets", "costly", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
+    "dmm":              ("forgets", "weak", "forgets", "forgets", "costly", "forgets", "forgets", "forgets"),
     "duck":             ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "fisher":           ("forgets", "weak", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),
     "ft":               ("forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets", "forgets"),

@@ -259,3 +259,26 @@ def test_laf_never_reads_a_label(digits_class3):
             for f, r in ((TensorDataset(xf, yf), TensorDataset(xr, yr)), (scrambled(xf, yf), scrambled(xr, yr)))]
     for p, q in zip(runs[0].model.parameters(), runs[1].model.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_dmm_head_refit_is_scikit_learns_multinomial_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from obliviate.classify.methods.dmm import refit_head
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    y = (z[:, 0] + 0.5 * z[:, 1] > 0).long() + (z[:, 2] > 1).long()
+    decay = 0.01
+    w, b = refit_head(torch.zeros(3, 5, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), z, y, decay)
+    # mean CE + decay/2 ‖W‖² is scikit-learn's ½‖W‖² + C Σ CE with C = 1 / (n · decay), intercept unpenalised
+    reference = LogisticRegression(C=1 / (len(z) * decay), tol=1e-10, max_iter=10_000).fit(z.numpy(), y.numpy())
+    ours = torch.softmax(z @ w.T + b, dim=1).numpy()
+    assert np.abs(ours - reference.predict_proba(z.numpy())).max() < 1e-4
+
+
+def test_dmm_matches_the_predicted_retrained_logits(digits_class3):
+    task, split, original, retrained = digits_class3
+    result = obliviate_unlearn(original, split.forget, split.retain, method="dmm", seed=0, holdout=split.val)
+    assert accuracy(result.model, split.forget) == 0.0  # the refitted head never predicts the forgotten class
+    assert accuracy(result.model, split.retain) >= 0.99 and accuracy(result.model, split.test) >= 0.97

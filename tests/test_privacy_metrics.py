@@ -90,3 +90,19 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     assert 3.0 <= low and high <= 9.0
     assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
     assert all(np.isnan(bootstrap_ci([1.0])))
+
+
+def test_klom_by_hand_and_its_direction():
+    from obliviate.core.metrics import klom
+
+    # one example, 2 bins over [0, 1]: retrained margins all in the low bin, unlearned half and half
+    retrained = np.array([[0.0], [0.0], [0.2], [0.4]])
+    unlearned = np.array([[0.0], [0.4], [0.6], [1.0]])
+    # counts (4, 0) and (2, 2), plus ½ each: p = (4.5, 0.5)/5, q = (2.5, 2.5)/5
+    p, q = np.array([0.9, 0.1]), np.array([0.5, 0.5])
+    assert klom(unlearned, retrained, bins=2)[0] == pytest.approx(0.9 * np.log(1.8) + 0.1 * np.log(0.2))
+    assert klom(retrained, retrained, bins=2)[0] == 0.0
+    rng = np.random.default_rng(0)
+    same = klom(rng.normal(size=(16, 50)), rng.normal(size=(16, 50)))  # eval's N
+    apart = klom(rng.normal(size=(16, 50)) + 5, rng.normal(size=(16, 50)))
+    assert np.percentile(same, 95) < 0.5 < 1.5 < np.percentile(apart, 5)

@@ -125,6 +125,8 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
                                "ulira_tpr_1": 100 * out["tpr_at_1pct"], "ulira_tpr_01": 100 * out["tpr_at_01pct"],
                                "ulira_worst10": 100 * out["worst_decile_accuracy"]}
             row["ulira_worst_examples"] = out["worst_examples"]
+            divergence = metrics.klom(side.confidences, reference.confidences)
+            row["metrics"] |= {"klom_mean": float(divergence.mean()), "klom_p95": float(np.percentile(divergence, 95))}
         if plan.suite in ("residual", "full"):
             say(f"{method}: residual-knowledge attacks")
             reference_residue = reference_residue or models_of.residual(retrained[:RESIDUAL_MODELS])
@@ -147,7 +149,8 @@ def _median(side: EvalSide) -> list[float]:
 PRIVACY_COLUMNS = (Column("F", "forget_quality", None, 3), Column("score", "challenge_score", None, 3),
                    Column("U-LiRA AUC", "ulira_auc"), Column("U-LiRA acc", "ulira_acc"),
                    Column("TPR@1%FPR", "ulira_tpr_1"), Column("TPR@0.1%FPR", "ulira_tpr_01"),
-                   Column("worst 10% acc", "ulira_worst10"))
+                   Column("worst 10% acc", "ulira_worst10"), Column("KLoM", "klom_mean", digits=2),
+                   Column("KLoM p95", "klom_p95", digits=2))
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
