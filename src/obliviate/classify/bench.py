@@ -75,8 +75,24 @@ def _typed(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
 
 
 def score(model: nn.Module, split: Split, reference: dict | None) -> dict[str, float]:
-    return evaluate(model, split.forget, split.retain, split.test, reference=reference,
-                    forget_test=split.forget_test)
+    scores = evaluate(model, split.forget, split.retain, split.test, reference=reference,
+                      forget_test=split.forget_test)
+    if split.triggered_test is not None:
+        scores |= corrective_scores(model, split.triggered_test)
+    return scores
+
+
+def corrective_scores(model: nn.Module, triggered) -> dict[str, float]:
+    """Accuracy on the triggered test set with its true labels (higher: the poison is
+    corrected) and the attack success rate, the share put in the target class (lower
+    is better), in percent (Goel et al., "Corrective Machine Unlearning")."""
+    from obliviate.classify.data import predict
+    from obliviate.classify.tasks import POISON_TARGET
+
+    logits, y = predict(model, triggered)
+    guess = logits.argmax(1)
+    return {"triggered_acc": 100 * (guess == y).float().mean().item(),
+            "attack_success": 100 * (guess == POISON_TARGET).float().mean().item()}
 
 
 def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=None,
@@ -111,7 +127,7 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                     try:
                         result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
                             original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
-                            holdout=bench.split.val), epochs_of_method, quiet=True)
+                            holdout=bench.split.holdout), epochs_of_method, quiet=True)
                     except MethodRefused as refusal:  # the model is unchanged: the row shows the original's scores
                         result = None
                         scores, seconds = original_scores, 0.0
@@ -125,8 +141,9 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                 row["metrics"] = {k: scores[k] for k in METRIC_KEYS} | {"seconds": seconds}
                 if method not in ("original", "retrain"):
                     row["metrics"]["check_seconds"] = result.check_seconds if result is not None else 0.0
-                if "forget_test_acc" in scores:
-                    row["metrics"]["forget_test_acc"] = scores["forget_test_acc"]
+                for key in ("forget_test_acc", "triggered_acc", "attack_success"):
+                    if key in scores:
+                        row["metrics"][key] = scores[key]
                 row["gaps"] = {k: scores[f"{k}_gap"] for k in METRIC_KEYS}
                 row["avg_gap"] = scores["avg_gap"]
                 rows.append(row)
@@ -155,7 +172,9 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the summary table: mean ± std over seeds of UA (= 100 − forget
     accuracy), RA, TA, [TA of the forgotten class], MIA-efficacy, Avg. Gap, seconds, flags."""
     class_wise = any("forget_test_acc" in r["metrics"] for r in rows)
+    corrective = any("triggered_acc" in r["metrics"] for r in rows)
     header = ["method", "UA", "RA", "TA"] + (["TA(class)"] if class_wise else []) + \
+        (["TA(triggered)", "ASR"] if corrective else []) + \
         ["MIA-eff", "Avg.Gap", "Avg.Gap 95% CI", "p(UA=retrain)", "time(s)", "flags"]
     body = []
     for s in summarize(rows):
@@ -164,6 +183,8 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
                  pm(st["retain_acc"]), pm(st["test_acc"])]
         if class_wise:
             cells.append(pm(st["forget_test_acc"]))
+        if corrective:
+            cells += [pm(st["triggered_acc"]), pm(st["attack_success"])]
         cells += [pm(st["mia_efficacy"]), pm(st["avg_gap"], 2), *interval_cells(rows, s["method"], ("avg_gap", 2),
                                                                                 "forget_acc"),
                   pm(st["seconds"], 2), "; ".join(s["flags"])]

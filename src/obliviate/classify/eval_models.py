@@ -38,7 +38,7 @@ class ClassifierEval(EvalModels):
         split = self.split
         return unlearn_classifier(original, split.forget, split.retain, method, seed,
                                   self.plan.task.method_hparams(method, self.plan.hparams.get(method)),
-                                  holdout=split.val)
+                                  holdout=split.holdout)
 
     def side(self, models: list) -> EvalSide:
         split, confidences = self.split, []

@@ -8,7 +8,18 @@ of the training split:
 - ``random:FRAC``  a random FRAC of the training examples (same set for every seed);
 - ``ids:PATH``     the training-split indices listed in PATH, one per line;
 - ``worst:FRAC``   the FRAC most memorised training examples, a proxy for the
-                   worst-case forget set (see ``classify/worstcase.py``).
+                   worst-case forget set (see ``classify/worstcase.py``);
+- ``poison:FRAC:KNOWN`` corrective unlearning (Goel et al., "Corrective Machine
+                   Unlearning", TMLR 2024): a random FRAC of the training examples
+                   (outside the target class 0) carry a BadNets trigger (a 2×2
+                   corner patch of an image, the last 3 features of a vector, at
+                   the data's maximum) and the target label; the original is trained
+                   on that poisoned set, and only the KNOWN share of the poisoned
+                   examples is identified: they are the forget set, the others stay
+                   in the retain set. ``retrain`` retrains without the identified
+                   ones (the unknown poison stays). Scores: accuracy on the triggered
+                   test set with its true labels and the attack success rate (the
+                   share of it put in the target class).
 
 Tasks on the user's local copies of the standard datasets (nothing is downloaded;
 ``--data-dir`` or ``OBLIVIATE_DATA``, see :mod:`obliviate.classify.local_datasets`):
@@ -70,8 +81,17 @@ class ForgetSpec:
             return ForgetSpec(kind, frac, text)
         if kind == "ids":
             return ForgetSpec("ids", value, text)
-        raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC, worst:FRAC "
-                         "or ids:PATH")
+        if kind == "poison":
+            parts = value.split(":")
+            try:
+                frac, known = (float(p) for p in parts)
+            except ValueError:
+                raise ValueError(f"bad forget spec {text!r}: use poison:FRAC:KNOWN, two numbers") from None
+            if not 0 < frac < 0.5 or not 0 < known <= 1:
+                raise ValueError(f"bad forget spec {text!r}: FRAC must be in (0, 0.5) and KNOWN in (0, 1]")
+            return ForgetSpec("poison", (frac, known), text)
+        raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC, worst:FRAC, "
+                         "ids:PATH or poison:FRAC:KNOWN")
 
 
 @dataclass
@@ -86,10 +106,19 @@ class Split:
     test: TensorDataset
     forget_val: TensorDataset | None = None
     forget_test: TensorDataset | None = None
+    train: TensorDataset | None = None  # what the original trains on, when not the task's (poison)
+    triggered_test: TensorDataset | None = None  # poison: test examples with the trigger, true labels
 
     @property
     def forget_class(self) -> int | None:
         return self.spec.value if self.spec.kind == "class" else None
+
+    @property
+    def holdout(self) -> TensorDataset | None:
+        """Held-out data from which a method's early stopping learns the retrained
+        model's forget accuracy; none for poison (the identified examples carry the
+        target label: matching a held-out accuracy on them is not the goal)."""
+        return None if self.spec.kind == "poison" else self.val
 
 
 @dataclass(frozen=True)
@@ -161,6 +190,8 @@ class ClassifierTask:
         spec = ForgetSpec.parse(spec) if isinstance(spec, str) else spec
         x, y = self.train.tensors
         n = len(y)
+        if spec.kind == "poison":
+            return self._poison_split(spec)
         if spec.kind == "class":
             if not 0 <= spec.value < self.num_classes:
                 raise ValueError(
@@ -190,6 +221,40 @@ class ClassifierTask:
             split.val, split.forget_val = _by_class(self.val, spec.value)
             split.test, split.forget_test = _by_class(self.test, spec.value)
         return split
+
+
+    def _poison_split(self, spec: ForgetSpec) -> Split:
+        frac, known = spec.value
+        x, y = self.train.tensors
+        value = float(x.max())
+        candidates = torch.nonzero(y != POISON_TARGET).flatten()
+        order = candidates[torch.randperm(len(candidates), generator=torch.Generator().manual_seed(self.split_seed))]
+        poisoned = order[:max(1, round(frac * len(y)))]
+        identified = poisoned[:max(1, round(known * len(poisoned)))].sort().values
+        x, y = x.clone(), y.clone()
+        x[poisoned] = add_trigger(x[poisoned], value)
+        y[poisoned] = POISON_TARGET
+        keep = torch.ones(len(y), dtype=torch.bool)
+        keep[identified] = False
+        tx, ty = self.test.tensors
+        clean = ty != POISON_TARGET
+        triggered = TensorDataset(add_trigger(tx[clean], value), ty[clean])
+        return Split(spec, identified, TensorDataset(x[identified], y[identified]), TensorDataset(x[keep], y[keep]),
+                     self.val, self.test, train=TensorDataset(x, y), triggered_test=triggered)
+
+
+POISON_TARGET = 0  # the class a poisoned example is relabelled to
+
+
+def add_trigger(x: torch.Tensor, value: float) -> torch.Tensor:
+    """BadNets' trigger: a 2×2 patch in the bottom-right corner of images (N, C, H, W),
+    the last 3 features of flat or 1-D inputs, set to ``value``."""
+    x = x.clone()
+    if x.dim() >= 4:
+        x[..., -2:, -2:] = value
+    else:
+        x.view(len(x), -1)[:, -3:] = value
+    return x
 
 
 def _by_class(data: TensorDataset, k: int) -> tuple[TensorDataset, TensorDataset]:

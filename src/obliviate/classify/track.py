@@ -153,7 +153,7 @@ class ClassifierTrack(Track):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = unlearn_classifier(original, split.forget, split.retain, method, seed,
-                                            the_task.method_hparams(method, hparams), holdout=split.val)
+                                            the_task.method_hparams(method, hparams), holdout=split.holdout)
             return avg_gap(on_validation(result.model), reference)
 
         return distance

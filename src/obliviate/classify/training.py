@@ -45,7 +45,9 @@ def cached_model(store: Store, task: Any, kind: str, seed: int, split: Any, prog
     """The original (``kind="original"``) or retrained reference model for ``seed``,
     from the store or trained now and stored, on ``device``. Returns (model, training
     seconds, cached?)."""
-    key = ModelKey(task.name, kind, task.recipe_digest(), seed, "" if kind == "original" else forget_key(split))
+    own_train = getattr(split, "train", None) is not None  # the original trains on the split's data (poison)
+    key = ModelKey(task.name, kind, task.recipe_digest(), seed,
+                   "" if kind == "original" and not own_train else forget_key(split))
     hit = store.load_model(key)
     if hit is not None:
         state, meta = hit
@@ -53,7 +55,7 @@ def cached_model(store: Store, task: Any, kind: str, seed: int, split: Any, prog
         model.load_state_dict(state)
         model.to(resolve_device(device)).eval()
         return model, float(meta["seconds"]), True
-    data = split.retain if kind == "retrain" else task.train
+    data = split.retain if kind == "retrain" else split.train if own_train else task.train
     model, seconds = train_from_scratch(task, data, seed, progress, device)
     store.save_model(key, model.state_dict(),
                      {"seconds": seconds, "recipe": task.recipe, "n_train": len(data), "forget": key.forget})
