@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from obliviate.classify.evaluate import evaluate
 from obliviate.classify.presets import describe
@@ -125,9 +127,12 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
                     hp = bench.hparams.get(method, {})
                     epochs_of_method = build(method, hp, "classifier").__dict__.get("epochs", 1)
                     try:
-                        result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
-                            original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
-                            holdout=bench.split.holdout), epochs_of_method, quiet=True)
+                        if bench.split.stream_ids is not None:  # the requests in turn, scored after each
+                            result, row["stream"] = stream(bench, store, original, method, seed, hp, device)
+                        else:
+                            result = with_bar(progress, f"seed {seed}: {method}", lambda cb: unlearn_classifier(
+                                original, bench.split.forget, bench.split.retain, method, seed, hp, cb,
+                                holdout=bench.split.holdout), epochs_of_method, quiet=True)
                     except MethodRefused as refusal:  # the model is unchanged: the row shows the original's scores
                         result = None
                         scores, seconds = original_scores, 0.0
@@ -152,6 +157,33 @@ def run(bench: BenchPlan, store: Store, *, show_progress: bool = True, console=N
     if record_rows:
         record(store, rows, bench.tuned)
     return rows
+
+
+def stream(bench: BenchPlan, store: Store, original: nn.Module, method: str, seed: int, hp: dict,
+           device) -> tuple[Any, list[dict]]:
+    """Unlearn the stream's requests one after another, each from the model the previous
+    one left; after request k, score the model on everything deleted so far against a
+    model retrained without it (stored as ``stream:K:FRAC@k``). Returns the last
+    request's result (its ``seconds`` the sum over requests, its flags those of any
+    request) and one record per request."""
+    import dataclasses
+
+    from obliviate.classify.tasks import stream_step
+
+    split, model, steps, seconds, flags = bench.split, original, [], 0.0, set()
+    for k in range(1, len(split.stream_ids) + 1):
+        step = stream_step(bench.task, split, k)
+        reference = cached_model(store, bench.task, "retrain", seed, step, None, device)[0]
+        result = unlearn_classifier(model, step.forget, step.retain, method, seed, hp, holdout=split.holdout)
+        model, seconds = result.model, seconds + result.seconds
+        flags |= set(result.flags)
+        x, y = bench.task.train.tensors
+        gone = torch.cat(split.stream_ids[:k])
+        so_far = dataclasses.replace(step, forget=TensorDataset(x[gone], y[gone]))
+        scores = score(model, so_far, score(reference, so_far, None))
+        steps.append({"request": k, "forget_acc": scores["forget_acc"], "retain_acc": scores["retain_acc"],
+                      "test_acc": scores["test_acc"], "avg_gap": scores["avg_gap"], "seconds": result.seconds})
+    return dataclasses.replace(result, seconds=seconds, flags=sorted(flags)), steps
 
 
 def judged_flags(flags: list[str], original: dict, scores: dict, retrained: dict) -> list[str]:

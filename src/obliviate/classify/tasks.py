@@ -19,7 +19,14 @@ of the training split:
                    in the retain set. ``retrain`` retrains without the identified
                    ones (the unknown poison stays). Scores: accuracy on the triggered
                    test set with its true labels and the attack success rate (the
-                   share of it put in the target class).
+                   share of it put in the target class);
+- ``stream:K:FRAC`` streaming forgetting (Zhao et al., "Machine Unlearning for
+                   Streaming Forgetting", 2024): K disjoint deletion requests arriving
+                   one after another, each a random FRAC of the training set; ``bench``
+                   unlearns them in turn (each from the model the previous left) and
+                   scores the model after every request against a model retrained
+                   without everything deleted so far. The split's forget set is all K
+                   batches.
 
 Tasks on the user's local copies of the standard datasets (nothing is downloaded;
 ``--data-dir`` or ``OBLIVIATE_DATA``, see :mod:`obliviate.classify.local_datasets`):
@@ -81,6 +88,15 @@ class ForgetSpec:
             return ForgetSpec(kind, frac, text)
         if kind == "ids":
             return ForgetSpec("ids", value, text)
+        if kind == "stream":
+            parts = value.split(":")
+            try:
+                k, frac = int(parts[0]), float(parts[1])
+            except (ValueError, IndexError):
+                raise ValueError(f"bad forget spec {text!r}: use stream:K:FRAC, an integer and a number") from None
+            if len(parts) != 2 or k < 1 or not 0 < k * frac < 1:
+                raise ValueError(f"bad forget spec {text!r}: K must be >= 1 and K x FRAC in (0, 1)")
+            return ForgetSpec("stream", (k, frac), text)
         if kind == "poison":
             parts = value.split(":")
             try:
@@ -91,7 +107,7 @@ class ForgetSpec:
                 raise ValueError(f"bad forget spec {text!r}: FRAC must be in (0, 0.5) and KNOWN in (0, 1]")
             return ForgetSpec("poison", (frac, known), text)
         raise ValueError(f"unknown forget spec kind {kind!r} in {text!r}; use class:K, random:FRAC, worst:FRAC, "
-                         "ids:PATH or poison:FRAC:KNOWN")
+                         "ids:PATH, poison:FRAC:KNOWN or stream:K:FRAC")
 
 
 @dataclass
@@ -108,6 +124,7 @@ class Split:
     forget_test: TensorDataset | None = None
     train: TensorDataset | None = None  # what the original trains on, when not the task's (poison)
     triggered_test: TensorDataset | None = None  # poison: test examples with the trigger, true labels
+    stream_ids: list[torch.Tensor] | None = None  # stream: the training-split ids of each request, in order
 
     @property
     def forget_class(self) -> int | None:
@@ -202,6 +219,12 @@ class ClassifierTask:
             g = torch.Generator().manual_seed(self.split_seed)
             k = max(1, round(spec.value * n))
             ids = torch.randperm(n, generator=g)[:k].sort().values
+        elif spec.kind == "stream":
+            requests, frac = spec.value
+            size_each = max(1, round(frac * n))
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+            stream = [order[i * size_each:(i + 1) * size_each].sort().values for i in range(requests)]
+            ids = torch.cat(stream).sort().values
         elif spec.kind == "worst":
             from obliviate.classify.worstcase import worst_case_ids
 
@@ -217,6 +240,8 @@ class ClassifierTask:
         keep[ids] = False
         split = Split(spec, ids, TensorDataset(x[ids], y[ids]), TensorDataset(x[keep], y[keep]),
                       self.val, self.test)
+        if spec.kind == "stream":
+            split.stream_ids = stream
         if spec.kind == "class":
             split.val, split.forget_val = _by_class(self.val, spec.value)
             split.test, split.forget_test = _by_class(self.test, spec.value)
@@ -255,6 +280,21 @@ def add_trigger(x: torch.Tensor, value: float) -> torch.Tensor:
     else:
         x.view(len(x), -1)[:, -3:] = value
     return x
+
+
+def stream_step(task: ClassifierTask, split: Split, k: int) -> Split:
+    """The ``k``-th request (1-based) of a stream split: forget its ids, retain what no
+    request up to ``k`` deleted; its own name in the store (``stream:K:FRAC@k``)."""
+    import dataclasses
+
+    x, y = task.train.tensors
+    current = split.stream_ids[k - 1]
+    gone = torch.cat(split.stream_ids[:k])
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[gone] = False
+    spec = ForgetSpec("stream", split.spec.value, f"{split.spec.text}@{k}")
+    return dataclasses.replace(split, spec=spec, forget_ids=current, forget=TensorDataset(x[current], y[current]),
+                               retain=TensorDataset(x[keep], y[keep]))
 
 
 def _by_class(data: TensorDataset, k: int) -> tuple[TensorDataset, TensorDataset]:

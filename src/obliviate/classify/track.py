@@ -77,7 +77,7 @@ class ClassifierTrack(Track):
         from obliviate.classify.models import ARCHS
         from obliviate.classify.tasks import LOCAL_TASKS, PAPER_RECIPE, TASKS
 
-        specs = "class:K, random:FRAC, worst:FRAC, ids:PATH"
+        specs = "class:K, random:FRAC, worst:FRAC, ids:PATH, poison:FRAC:KNOWN, stream:K:FRAC"
         built_in = [{"name": t.name, "track": self.name, "description": t.description, "num_classes": t.num_classes,
                      "recipe": dict(t.recipe), "forget_specs": specs} for t in TASKS.values()]
         local = [{"name": name, "track": self.name, "num_classes": CIFAR[name][4] if name in CIFAR else "folders",
