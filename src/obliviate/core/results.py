@@ -26,6 +26,9 @@ FLAG_TEXT = {
     "under_forgot": "under-forgot: forget accuracy moved, but ended more than 10 points above the "
                     "retrained-model target (part of what was to be forgotten is still recognised)",
     "lost_test_accuracy": "lost test accuracy: more than 5 points below the retrained model's",
+    "forget_error_unmoved": "did not forget: the forget set's error moved less than 5% of the way to the retrained "
+                            "model's",
+    "lost_test_fit": "lost test fit: test error more than 10% above the retrained model's",
     "lost_utility": "lost model utility: more than 0.05 below the retain-only model's",
     "collapsed": "collapsed: retain accuracy fell by more than 20 points",
     "diverged": "diverged: non-finite loss or weights",

@@ -263,7 +263,7 @@ def tracks() -> list[Track]:
 
 
 # Tracks are listed in this order when present (the others after them, by name).
-_ORDER = {"classifier": 0, "lm": 1, "diffusion": 2, "exact": 3}
+_ORDER = {"classifier": 0, "lm": 1, "diffusion": 2, "exact": 3, "regress": 4}
 
 
 def track_named(name: str) -> Track:
