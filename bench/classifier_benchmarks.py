@@ -23,7 +23,7 @@ from obliviate.core.store import Store
 
 CONFIGS = [("digits", "class:3"), ("mnist1d", "random:0.1"), ("mnist1d", "class:3")]
 METHODS = ("retrain,ft,ga,neggrad_plus,rl,salun,l1_sparse,ssd,lfssd,scrub,bad_teacher,fisher,iu,"
-           "boundary_shrink,boundary_expand,unsir,duck,task_vector,negmerge,scar,opc")
+           "boundary_shrink,boundary_expand,unsir,duck,task_vector,negmerge,scar,opc,slug,laf,dmm")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from obliviate.core.store import Store
 from obliviate.report import write_report
 
 CONFIGS = {  # task: (forget, methods, default N, docs marker)
-    "digits": ("class:3", "retrain,ft,rl,salun,scrub,ssd", 16, "eval-tables"),
+    "digits": ("class:3", "retrain,ft,rl,salun,scrub,ssd,task_vector,negmerge,scar,opc,slug,laf,dmm", 16, "eval-tables"),
     "tofu-mini": ("forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "lm-eval-tables"),
 }
 
