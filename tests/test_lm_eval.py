@@ -79,7 +79,7 @@ def test_cli_eval_on_a_language_model_task(tiny, lm_rows, monkeypatch, capsys, t
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert rows["retrain"]["metrics"]["forget_quality"] == lm_rows["retrain"]["metrics"]["forget_quality"]
     assert set(rows["npo"]["metrics"]) == {"seconds", "forget_quality", "ulira_auc", "ulira_acc", "ulira_tpr_1", "ulira_tpr_01", "ulira_worst10",
-                                             "klom_mean", "klom_p95"}
+                                             "klom_mean", "klom_p95", "threshold_tpr_1", "threshold_tpr_01"}
 
 
 def test_lm_bench_flags_are_judged_against_the_retain_only_model():

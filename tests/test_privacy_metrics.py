@@ -106,3 +106,16 @@ def test_klom_by_hand_and_its_direction():
     same = klom(rng.normal(size=(16, 50)), rng.normal(size=(16, 50)))  # eval's N
     apart = klom(rng.normal(size=(16, 50)) + 5, rng.normal(size=(16, 50)))
     assert np.percentile(same, 95) < 0.5 < 1.5 < np.percentile(apart, 5)
+
+
+def test_example_threshold_tpr_by_hand():
+    from obliviate.core.metrics import example_threshold_tpr
+
+    # example 0: unlearned models all above every retrained one: a threshold catches all with no false positive
+    # example 1: the sides interleave: 2 of 4 unlearned lie above every retrained model, then a retrained one
+    # example 2: unlearned models below (the other direction): all caught
+    u = np.array([[5.0, 3.0, -5.0], [6.0, 1.0, -6.0], [7.0, 0.2, -7.0], [8.0, 0.1, -8.0]])
+    r = np.array([[0.0, 0.5, 0.0], [1.0, 0.0, 1.0], [2.0, -1.0, 2.0], [3.0, -2.0, 3.0]])
+    assert example_threshold_tpr(u, r, 0.01) == pytest.approx((1.0 + 0.5 + 1.0) / 3)
+    same = np.zeros((4, 2))
+    assert example_threshold_tpr(same, same, 0.01) == 0.0

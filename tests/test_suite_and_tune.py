@@ -22,6 +22,9 @@ def test_the_original_is_told_apart_and_retraining_is_not(eval_rows):
     # the low-FPR regime: the untouched original is caught at 1% and 0.1% FPR, retrained models are not
     assert nothing["ulira_tpr_1"] > 90 and nothing["ulira_tpr_01"] > 80 and same["ulira_tpr_1"] < 30
     assert nothing["ulira_worst10"] >= same["ulira_worst10"]
+    # the challenge's per-example threshold attacks at FPR < 1%: N = 4 retrained models admit no false positive
+    assert nothing["threshold_tpr_1"] > 90 and same["threshold_tpr_1"] < 60
+    assert nothing["threshold_tpr_01"] == nothing["threshold_tpr_1"]
     # features: the no-op keeps the original's representation of the forget set (CKA 1), retrained models do not
     assert nothing["cka_original"] == pytest.approx(1.0) and nothing["cka_original_retrain"] < 0.95
     assert nothing["cka_retrain"] < 0.95 and nothing["cka_retrain"] < nothing["cka_retrain_retrain"] + 0.1
@@ -35,7 +38,7 @@ def test_eval_table_lists_every_metric(eval_rows):
     header, body = table_cells(list(eval_rows.values()))
     for column in ("UA", "ToW", "F", "score", "U-LiRA AUC", "U-LiRA acc", "probe", "k-NN", "relearn steps",
                    "TPR@1%FPR", "TPR@0.1%FPR", "worst 10% acc", "CKA orig", "CKA retr", "retain exp.", "(before)",
-                   "UA 95% CI", "p(UA=retrain)"):
+                   "UA 95% CI", "p(UA=retrain)", "thr. TPR@1%", "KLoM"):
         assert column in header
     assert body[1][0] == "ssd" and "(" in body[1][header.index("probe")]
 

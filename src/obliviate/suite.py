@@ -116,6 +116,8 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
         if plan.suite in ("challenge", "privacy", "full"):
             quality = metrics.challenge_forget_quality(side.confidences, reference.confidences)["forget_quality"]
             row["metrics"]["forget_quality"] = quality
+            row["metrics"] |= {f"threshold_tpr_{name}": 100 * metrics.example_threshold_tpr(
+                side.confidences, reference.confidences, rate) for name, rate in (("1", 0.01), ("01", 0.001))}
             final = models_of.final_score(quality, side, reference)
             if final is not None:
                 row["metrics"]["challenge_score"] = final
@@ -147,6 +149,7 @@ def _median(side: EvalSide) -> list[float]:
 
 
 PRIVACY_COLUMNS = (Column("F", "forget_quality", None, 3), Column("score", "challenge_score", None, 3),
+                   Column("thr. TPR@1%", "threshold_tpr_1"), Column("thr. TPR@0.1%", "threshold_tpr_01"),
                    Column("U-LiRA AUC", "ulira_auc"), Column("U-LiRA acc", "ulira_acc"),
                    Column("TPR@1%FPR", "ulira_tpr_1"), Column("TPR@0.1%FPR", "ulira_tpr_01"),
                    Column("worst 10% acc", "ulira_worst10"), Column("KLoM", "klom_mean", digits=2),

@@ -260,6 +260,27 @@ def challenge_forget_quality(unlearned_conf: np.ndarray, retrained_conf: np.ndar
     return {"forget_quality": float(worth.mean()), "epsilons": eps, "n_models": n}
 
 
+def example_threshold_tpr(unlearned_conf: np.ndarray, retrained_conf: np.ndarray, fpr: float) -> float:
+    """The challenge's per-example threshold attacks at a low false-positive rate: for
+    each forget example, a single threshold on its score (either direction) tells the
+    N unlearned models (positives) from the N retrained ones (negatives); its
+    :func:`tpr_at_fpr` at ``fpr``, the better direction, averaged over the examples.
+    Lower is better (``fpr`` is chance). With fewer than 1/``fpr`` retrained models an
+    FPR below ``fpr`` admits no false positive at all, so at eval's N = 16 the 1% and
+    0.1% values coincide: the share of unlearned models a threshold catches with no
+    retrained model on its side."""
+    u, r = np.asarray(unlearned_conf, dtype=np.float64), np.asarray(retrained_conf, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != r.shape[1]:
+        raise ValueError(f"example_threshold_tpr needs (models, examples) arrays, got {u.shape} and {r.shape}")
+    truth = np.concatenate([np.ones(len(u)), np.zeros(len(r))])
+    rates = []
+    for j in range(u.shape[1]):
+        scores = np.concatenate([u[:, j], r[:, j]])
+        rates.append(0.0 if np.ptp(scores) == 0 else
+                     max(tpr_at_fpr(truth, scores, fpr), tpr_at_fpr(truth, -scores, fpr)))
+    return float(np.mean(rates))
+
+
 def tug_of_war(unlearned: Mapping[str, float], retrained: Mapping[str, float]) -> float:
     """Tug-of-war (ToW): Π over forget, retain and test accuracy of (1 − |acc_u − acc_r|),
     accuracies as fractions in [0, 1]. 1 = the same accuracies as the retrained model
