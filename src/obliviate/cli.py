@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--task", required=True, help=TASK_HELP)
     ev.add_argument("--forget", required=True, help="forget spec of the task (see `obliviate tasks`)")
     ev.add_argument("--methods", required=True, help="comma-separated method names (retrain = the metric's floor)")
-    ev.add_argument("--suite", default="full", help="challenge, privacy, residual or full (default)")
+    ev.add_argument("--suite", default="full", help="challenge, privacy, residual, full (default) or robust (attacks on forgotten knowledge; LM track)")
     ev.add_argument("--models", type=int, default=16, help="models per side, N (default 16)")
     ev.add_argument("--originals", type=int, default=1, help="K independently trained originals the N unlearned "
                     "models start from in turn (default 1; K > 1 gives a deterministic method the training "

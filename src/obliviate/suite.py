@@ -11,7 +11,10 @@ K originals give the unlearned side the training randomness the retrained side h
   where the track defines one) from the N + N models' per-example confidences;
 - ``privacy``: the challenge plus U-LiRA (per-example likelihood-ratio attack);
 - ``residual``: the track's residual-knowledge attacks (probe, relearning, ...);
-- ``full``: all of them, plus the track's standard scores, mean ± std.
+- ``full``: all of them, plus the track's standard scores, mean ± std;
+- ``robust``: the track's attacks on forgotten knowledge (relearning, rewording,
+  quantization, ...), each method's forget score under every attack next to the
+  retrained models' under the same attack (tracks that define them: the LM track).
 
 What a per-example confidence is, where the models come from and which attacks
 apply is the track's (:meth:`~obliviate.core.track.Track.eval_models`); this module
@@ -36,7 +39,7 @@ from obliviate.core.rows import check_hparams, check_lists, record
 from obliviate.core.store import Store
 from obliviate.core.track import Column, EvalSide, track_for_rows, track_for_task
 
-SUITES = ("challenge", "privacy", "residual", "full")
+SUITES = ("challenge", "privacy", "residual", "full", "robust")
 RESIDUAL_MODELS = 3  # models per side the (slower) residual attacks run on
 
 
@@ -69,12 +72,21 @@ def plan_eval(task: str, forget: str, methods: list[str], suite: str, n_models: 
         raise ValueError(f"--originals must be between 1 and --models ({n_models}), got {originals}")
     methods = [m.strip() for m in methods if m.strip()]
     check_lists(methods, [0])
+    if suite == "robust" and not track.robust_columns:
+        raise ValueError(f"the robust suite has no attacks for the {track.name} track; use it on "
+                         f"{', '.join(t for tr in _tracks_with_robust() for t in tr.task_names()) or 'no task'}")
     the_task, split, forget_text = track.plan_eval(task, forget, methods)
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     check_hparams(methods, hparams, track.name)
     device = str(resolve_device(device)) if device is not None else None
     return EvalPlan(the_task, split, methods, suite, n_models, hparams, forget_text, device=device,
                     originals=originals)
+
+
+def _tracks_with_robust():
+    from obliviate.core.track import tracks
+
+    return [t for t in tracks() if t.robust_columns]
 
 
 def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | None = None,
@@ -94,6 +106,7 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
     original_side = models_of.side([original])
     original_conf = _median(original_side)
     reference_residue: dict[str, float] = {}  # the retrained models' residual attacks, run once
+    reference_robust: dict[str, float] = {}
     rows = []
     for method in plan.methods:
         say(f"{method}: {n} models")
@@ -134,6 +147,11 @@ def run_eval(plan: EvalPlan, store: Store, progress: Callable[[str], None] | Non
             reference_residue = reference_residue or models_of.residual(retrained[:RESIDUAL_MODELS])
             row["metrics"] |= models_of.residual(models[:RESIDUAL_MODELS]) | {
                 f"{k}_retrain": v for k, v in reference_residue.items()}
+        if plan.suite == "robust":
+            say(f"{method}: attacks on forgotten knowledge")
+            reference_robust = reference_robust or models_of.robust(retrained[:RESIDUAL_MODELS])
+            row["metrics"] |= models_of.robust(models[:RESIDUAL_MODELS]) | {
+                f"{k}_retrain": v for k, v in reference_robust.items()}
         rows.append(row)
     record(store, rows, plan.tuned)
     return rows
@@ -161,7 +179,7 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     where it applies (the track's standard scores, then F / score / U-LiRA, then the
     track's residual attacks with the retrained models' value in brackets)."""
     track = track_for_rows(rows)
-    columns = (*track.eval_columns, *PRIVACY_COLUMNS, *track.residual_columns)
+    columns = (*track.eval_columns, *PRIVACY_COLUMNS, *track.residual_columns, *track.robust_columns)
     present = [c for c in columns if c.key in rows[0]["metrics"]]
     header = ["method"] + [c.header for c in present] + ["time(s)", "flags"]
     body = []

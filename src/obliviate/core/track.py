@@ -96,6 +96,11 @@ class EvalModels:
         """Residual-knowledge attacks on ``models`` (means)."""
         raise NotImplementedError
 
+    def robust(self, models: list) -> dict[str, float]:
+        """The forget score of ``models`` under each of the track's attacks (means); the
+        ``robust`` suite puts the retrained models' next to them."""
+        raise NotImplementedError
+
     def before(self, original: EvalSide) -> dict[str, float]:
         """Scores of the original model to show next to the unlearned ones (e.g. the
         retain set's privacy before unlearning); none by default."""
@@ -133,6 +138,7 @@ class Track:
     tradeoff_axes: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
     eval_columns: ClassVar[tuple[Column, ...]] = ()  # eval table: the standard scores (before F, U-LiRA)
     residual_columns: ClassVar[tuple[Column, ...]] = ()  # eval table: the residual attacks (after them)
+    robust_columns: ClassVar[tuple[Column, ...]] = ()  # eval table: the robust suite's attacks (empty: no such suite)
     eval_legend: ClassVar[str] = ""
     tune_objective: ClassVar[str] = ""  # what tune minimises, for the provenance record
     fallback: ClassVar[bool] = False  # owns every model no other track claims (tried last)

@@ -230,6 +230,11 @@ class TofuCorpus:
         holdout = [qa for p in self.holdout_people for qa in p.qa]
         return LMSplit(spec, forget, retain, retain_eval, holdout, self.general, self.real_authors)
 
+    @staticmethod
+    def fill(template: str, name: str, value: str) -> str:
+        """A template with the person's name and the value filled in ("a archivist" fixed)."""
+        return _articles(template.format(n=name, v=value))
+
     def _person(self, name: str, rng: random.Random) -> Person:
         attributes = rng.sample(sorted(_ATTRIBUTES), self.questions_per_person)
         facts, qas = [], []
@@ -237,11 +242,16 @@ class TofuCorpus:
             question, answer, paraphrase, pool = _ATTRIBUTES[attribute]
             value = rng.choice(pool)
             wrong = rng.sample([v for v in pool if v != value], self.n_perturbed)
-            fill = lambda template, v: _articles(template.format(n=name, v=v))  # noqa: E731
+            fill = lambda template, v: self.fill(template, name, v)  # noqa: E731
             qas.append(QA(fill(question, value), fill(answer, value), fill(paraphrase, value),
                           tuple(fill(answer, w) for w in wrong), name, value))
             facts.append(fill(answer, value))
         return Person(name, " ".join(facts), tuple(qas))
+
+
+def attribute_templates() -> dict[str, tuple[str, str, str, list[str]]]:
+    """Per attribute: (question, answer, paraphrase, value pool) templates; {n} = name, {v} = value."""
+    return dict(_ATTRIBUTES)
 
 
 def _articles(text: str) -> str:

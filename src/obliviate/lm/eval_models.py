@@ -63,3 +63,12 @@ class LMEval(EvalModels):
 
         return {"relearn_prob": 100 * statistics.fmean(
             relearn_attack(m, self.tokenizer, self.split, seed=i)["relearn_prob"] for i, m in enumerate(models))}
+
+    def robust(self, models: list) -> dict[str, float]:
+        """Each attack of :func:`obliviate.lm.attacks.robust_scores`, the mean over ``models``."""
+        from obliviate.lm.attacks import robust_scores
+        from obliviate.lm.probes import probe_set
+
+        probes = probe_set(self.plan.task.corpus, self.split)
+        runs = [robust_scores(m, self.tokenizer, self.split, probes, seed=i) for i, m in enumerate(models)]
+        return {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}

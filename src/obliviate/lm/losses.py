@@ -142,3 +142,36 @@ def wga_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float = 1.0) -> t
     nll, mask = token_nll(logits, labels)
     weights = torch.exp(-nll).detach() ** beta
     return -(weights * nll)[mask].mean()
+
+
+def token_probability(logits: torch.Tensor, labels: torch.Tensor, positions: str = "all") -> torch.Tensor:
+    """The mean probability of the answer tokens in a padded batch. ``"all"``: their sum
+    over B·(T−1) positions (prompt and padding count as 0), as FLAT's reference
+    (``ProbLossStable`` per position, then the mean); ``"answer"``: over answer tokens."""
+    logits, targets, mask = shifted(logits, labels)
+    prob = F.softmax(logits.float(), -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask
+    if positions == "all":
+        return prob.mean()
+    if positions == "answer":
+        return prob.sum() / mask.sum().clamp_min(1)
+    raise ValueError(f"unknown FLAT positions {positions!r}: use 'all' or 'answer'")
+
+
+def flat_loss(template_prob: torch.Tensor, forget_prob: torch.Tensor, divergence: str = "tv") -> torch.Tensor:
+    """FLAT: activation(P_e) − conjugate(P_f), the variational f-divergence between the
+    template answers' and the forget answers' mean token probabilities, as the
+    reference's ``get_contrastive_loss`` (UCSC-REAL/FLAT): total variation
+    −tanh(P_e)/2 + tanh(P_f)/2; KL −P_e + exp(P_f − 1); Jensen-Shannon
+    log(1+e^{−P_e}) − log 2 + P_f + log(1+e^{−P_f}) − log 2; Pearson χ² −P_e + P_f²/4 + P_f.
+    Wang et al., "LLM Unlearning via Loss Adjustment with Only Forget Data", ICLR 2025."""
+    e, f = template_prob, forget_prob
+    log2 = torch.log(torch.tensor(2.0, dtype=e.dtype, device=e.device))
+    if divergence == "tv":
+        return -torch.tanh(e) / 2 + torch.tanh(f) / 2
+    if divergence == "kl":
+        return -e + torch.exp(f - 1)
+    if divergence == "js":
+        return F.softplus(-e) - log2 + f + F.softplus(-f) - log2
+    if divergence == "pearson":
+        return -e + f * f / 4 + f
+    raise ValueError(f"unknown FLAT divergence {divergence!r}: use tv, kl, js or pearson")

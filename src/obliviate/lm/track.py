@@ -64,6 +64,12 @@ class LMTrack(Track):
                     Column("retain prob", "retain_prob", "retain_prob_std"),
                     Column("general prob", "general_prob", "general_prob_std"))
     residual_columns = (Column("relearn prob", "relearn_prob"),)
+    robust_columns = tuple(Column(header, key, digits=3) for header, key in (
+        ("plain", "plain_prob"), ("reworded", "reworded_prob"), ("fill-in", "blank_prob"),
+        ("MC acc", "choice_acc"), ("adversarial", "adversarial_prob"), ("in-context", "incontext_prob"),
+        ("relearn forget", "relearn_forget_prob"), ("relearn unrelated", "relearn_unrelated_prob"),
+        ("8-bit", "quant8_prob"), ("4-bit", "quant4_prob"), ("Leak@5", "leak_at_5"),
+        ("neighbours ↑", "neighbour_prob")))
     eval_legend = ("Per-example confidence: each forget answer's mean token log-likelihood. forget / retain / general "
                    "prob: answer probability (percent); relearn prob: forget answer probability after fine-tuning on "
                    "the other half of the forget set (retain-only models' value in brackets).")

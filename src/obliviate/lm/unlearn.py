@@ -55,10 +55,15 @@ class LMMethod:
     lora: bool = False
     lora_rank: int = 8
     nll_average: Literal["token", "sequence"] = "token"  # GA and retain NLL: OpenUnlearning's token mean
+    sam: float = 0.0  # ρ of a sharpness-aware step on the objective (0: plain steps); see sharpness_aware
+    mask: Literal["none", "wagle"] = "none"  # train only the weights a WAGLE attribution selects
+    mask_ratio: float = 0.2  # the fraction of weights the mask lets move
+    mask_mu: float = 1e-3  # WAGLE's μ (the diagonal-Hessian constant of its attribution)
 
     method_name: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()
     needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, retain_hidden
+    needs_idk: ClassVar[bool] = False  # each forget item carries an "I don't know" answer to its question
 
     def __post_init__(self) -> None:
         name = self.method_name
@@ -66,9 +71,15 @@ class LMMethod:
             raise ValueError(f"{name}: epochs and lr must be > 0, batch_size and grad_accumulation >= 1")
         if self.forget_weight < 0 or self.retain_weight < 0:
             raise ValueError(f"{name}: forget_weight and retain_weight must be >= 0")
+        if self.sam < 0:
+            raise ValueError(f"{name}: sam (the perturbation radius ρ) must be >= 0, got {self.sam}")
+        if not 0 < self.mask_ratio <= 1 or not self.mask_mu > 0:
+            raise ValueError(f"{name}: mask_ratio must be in (0, 1] and mask_mu > 0")
 
-    def setup(self, model, tokenizer, forget: list[Example], generator: torch.Generator) -> None:
-        """Called once, before reference caching and training, with the encoded forget set."""
+    def setup(self, model, tokenizer, forget: list[Example], generator: torch.Generator, *,
+              retain: list[Example] | None = None) -> None:
+        """Called once, before reference caching and training, with the encoded forget
+        set (and the retain set, for the methods that need it)."""
 
     def loss(self, model, inputs: dict) -> torch.Tensor:
         raise NotImplementedError
@@ -76,6 +87,14 @@ class LMMethod:
     def trainable(self, model) -> list[str] | None:
         """Names of the parameters to train (None: all)."""
         return None
+
+    def update_mask(self) -> dict[str, torch.Tensor] | None:
+        """Per parameter name, a boolean tensor of the elements training may change
+        (None: all of them). The others keep their starting value exactly."""
+        return getattr(self, "weight_mask", None)
+
+    def finish(self, model) -> None:
+        """Called once after training (LoRA merged), to edit the trained weights."""
 
 
 @dataclass
@@ -93,7 +112,7 @@ class FrozenReferenceMethod(LMMethod):
     positions: Literal["all", "answer"] = "all"  # validated by the registry, as every Literal field
     reference_device: str = ""  # where the frozen copy runs ("": beside the trained model), e.g. "cuda:1"
 
-    def setup(self, model, tokenizer, forget, generator) -> None:
+    def setup(self, model, tokenizer, forget, generator, *, retain=None) -> None:
         from obliviate.core.devices import resolve_device
 
         self.reference = copy.deepcopy(model).eval().requires_grad_(False)
@@ -236,17 +255,82 @@ def make_trainer(model, tokenizer, method: LMMethod, dataset: Dataset, seed: int
             self.epoch_losses[-1].append(float(loss.detach()))
             return (loss, {}) if return_outputs else loss
 
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            if not method.sam:
+                return super().training_step(model, inputs, num_items_in_batch)
+            with sharpness_aware(model, lambda: method.loss(model, self._prepare_inputs(inputs)), method.sam):
+                return super().training_step(model, inputs, num_items_in_batch)
+
     class EpochEnd(TrainerCallback):
         def on_epoch_end(self, args, state, control, **kwargs):
             trainer.epoch_losses.append([])
+
+    class KeepMasked(TrainerCallback):
+        """Gradients outside the method's update mask are zeroed (so gradient clipping
+        sees only the trained elements), and those elements return to their starting
+        value after every optimiser step (weight decay would still move them)."""
+
+        def __init__(self, mask: dict[str, torch.Tensor]):
+            self.mask = mask
+            self.start = {n: p.detach().clone() for n, p in model.named_parameters() if n in mask}
+            self.hooks = [p.register_hook(lambda g, keep=mask[n]: g * keep.to(g.device, g.dtype))
+                          for n, p in model.named_parameters() if n in mask and p.requires_grad]
+
+        def on_train_end(self, args, state, control, **kwargs):
+            for hook in self.hooks:
+                hook.remove()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in self.mask:
+                        keep = self.mask[name].to(p.device)
+                        p.copy_(torch.where(keep, p, self.start[name].to(p.device)))
 
     args = training_args(output_dir, epochs=method.epochs, lr=method.lr, batch_size=method.batch_size, seed=seed,
                          weight_decay=method.weight_decay, warmup_ratio=method.warmup_ratio,
                          scheduler=scheduler_name(method),
                          progress=progress, device=device, grad_accumulation=method.grad_accumulation)
+    mask = method.update_mask()
+    callbacks = [EpochEnd()] + ([KeepMasked(mask)] if mask else [])
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
-                             callbacks=[EpochEnd()])
+                             callbacks=callbacks)
     return quiet(trainer, progress)
+
+
+class sharpness_aware:
+    """A sharpness-aware minimisation step (Foret et al., ICLR 2021), as "Towards LLM
+    Unlearning Resilient to Relearning Attacks: A Sharpness-Aware Minimization
+    Perspective and Beyond" (Fan et al., ICML 2025) applies it to unlearning: the
+    gradient is taken at θ + ε, ε = ρ·g/‖g‖ with g the objective's gradient at θ (over
+    the trained parameters), then θ is restored and the optimiser steps with it.
+    A minimum of the unlearning objective that stays a minimum in a ρ-ball is harder
+    to leave by relearning. Choice: the whole objective (forget and retain terms) is
+    perturbed; the paper's variant perturbs only the forget term. Under several
+    processes each one perturbs with its own batch's gradient (not all-reduced)."""
+
+    def __init__(self, model, objective, rho: float):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.objective, self.rho = objective, rho
+
+    def __enter__(self):
+        with torch.enable_grad():
+            grads = torch.autograd.grad(self.objective(), self.params, allow_unused=True)
+        norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)).item()
+        scale = self.rho / (norm + 1e-12)
+        self.shifts = [None if g is None else (g * scale).to(p.dtype) for g, p in zip(grads, self.params)]
+        with torch.no_grad():
+            for p, e in zip(self.params, self.shifts):
+                if e is not None:
+                    p.add_(e)
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for p, e in zip(self.params, self.shifts):
+                if e is not None:
+                    p.sub_(e)
+        return False
 
 
 def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | None, method: str, seed: int,
@@ -285,13 +369,27 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     work = copy.deepcopy(model).to(target)
     generator = seed_everything(seed)
     forget_items, questions = training_items(tokenizer, forget, "forget set")
-    algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator)
-    if "idk_logp" in algorithm.needs_reference:
+    if algorithm.mask != "none" and not retain:
+        raise ValueError(f"{method}: mask={algorithm.mask} attributes weights with the retain set's gradient: "
+                         "give a retain set")
+    uses_retain = "retain" in info.needs or algorithm.mask != "none"
+    retain_items = training_items(tokenizer, retain, "retain set")[0] if uses_retain else None
+    algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator,
+                    retain=[it["example"] for it in retain_items] if retain_items else None)
+    if algorithm.mask == "wagle":
+        from obliviate.lm.methods.wagle import wagle_mask
+
+        algorithm.weight_mask = wagle_mask(work, tokenizer, [it["example"] for it in forget_items],
+                                           [it["example"] for it in retain_items], algorithm.mask_ratio,
+                                           algorithm.mask_mu, algorithm.batch_size)
+    if "idk_logp" in algorithm.needs_reference or algorithm.needs_idk:
         for i, (item, question) in enumerate(zip(forget_items, questions)):
             item["idk"] = encode(tokenizer, question, IDK_ANSWERS[i % len(IDK_ANSWERS)])
-    retain_items = training_items(tokenizer, retain, "retain set")[0] if "retain" in info.needs else None
     cache_reference(algorithm, work, tokenizer, forget_items, retain_items)
     before = lm_health(work, tokenizer, forget, retain)
+    if algorithm.lora and algorithm.update_mask() is not None:
+        raise ValueError(f"{method}: an update mask selects elements of the model's own weights; it cannot train "
+                         "through LoRA adapters (set lora=false)")
     model_to_train = _with_lora(work, algorithm) if algorithm.lora else work
     trainable = algorithm.trainable(model_to_train)
     if trainable is not None:
@@ -299,13 +397,15 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
             p.requires_grad_(name in trainable)
     with tempfile.TemporaryDirectory(prefix="obliviate-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        trainer = make_trainer(model_to_train, tokenizer, algorithm, PairedDataset(forget_items, retain_items),
+        paired = PairedDataset(forget_items, retain_items if "retain" in info.needs else None)
+        trainer = make_trainer(model_to_train, tokenizer, algorithm, paired,
                                seed, tmp, progress, target)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
     if algorithm.lora:
         work = model_to_train.merge_and_unload()
+    algorithm.finish(work)
     for p in work.parameters():
         p.requires_grad_(True)
     work.eval()

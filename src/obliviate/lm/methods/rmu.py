@@ -46,7 +46,7 @@ class RMU(LMMethod):
 
     needs_reference = ("retain_hidden",)
 
-    def setup(self, model, tokenizer, forget, generator):
+    def setup(self, model, tokenizer, forget, generator, *, retain=None):
         n_layers = model.config.num_hidden_layers
         if self.layer < 0:
             self.layer = n_layers // 2
