@@ -1,0 +1,202 @@
+"""The second ring of language-model methods (task_vector, flat, wagle, sam=) and the
+attacks of the robust suite, on hand-built cases and the tiny test task."""
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import obliviate
+from obliviate.lm.attacks import (fill_in_blank_prob, in_context, multiple_choice_accuracy, quantized,
+                                  robust_scores)
+from obliviate.lm.corpus import QA
+from obliviate.lm.evaluate import score
+from obliviate.lm.losses import flat_loss, token_probability
+from obliviate.lm.methods.wagle import top_fraction_mask, wagle_scores
+from obliviate.lm.probes import probe_set
+from obliviate.lm.unlearn import sharpness_aware
+from obliviate.suite import plan_eval
+
+
+def mean_prob(model, tokenizer, qas):
+    return float(torch.tensor(score(model, tokenizer, qas).avg_nll).neg().exp().mean())
+
+
+def run(original, tokenizer, split, method, retain=True, **hp):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return obliviate.unlearn(original, split.forget, split.retain if retain else None, method=method,
+                                 tokenizer=tokenizer, seed=0, **hp)
+
+
+# -- FLAT ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("divergence, expected", [
+    # UCSC-REAL/FLAT get_contrastive_loss: activation(P_e) − conjugate(P_f), P_e = 0.3, P_f = 0.8
+    ("tv", (-math.tanh(0.3) + math.tanh(0.8)) / 2),          # 0.186362
+    ("kl", -0.3 + math.exp(0.8 - 1)),                         # 0.518731
+    ("js", math.log(1 + math.exp(-0.3)) - math.log(2) + 0.8 + math.log(1 + math.exp(-0.8)) - math.log(2)),
+    ("pearson", -0.3 + 0.8 * 0.8 / 4 + 0.8),                  # 0.66
+])
+def test_flat_loss_is_the_references_variational_form(divergence, expected):
+    got = flat_loss(torch.tensor(0.3), torch.tensor(0.8), divergence)
+    assert float(got) == pytest.approx(expected, abs=1e-6)
+    assert {"tv": 0.186362, "kl": 0.518731, "js": 0.339163, "pearson": 0.66}[divergence] == pytest.approx(expected, abs=1e-5)
+
+
+def test_flat_token_probability_counts_every_position_as_the_reference():
+    # vocabulary of 2, one sequence of 4 tokens: the prompt's first token, then two answer tokens
+    logits = torch.zeros(1, 4, 2)
+    logits[0, 1] = torch.tensor([0.0, math.log(3.0)])  # predicts token 1 with p = 0.75
+    labels = torch.tensor([[-100, -100, 1, 0]])         # position 2 predicts label 0 with p = 0.5
+    # "all": ProbLossStable per position (0 where ignored), mean over B·(T−1) = 3 positions
+    assert float(token_probability(logits, labels, "all")) == pytest.approx((0.75 + 0.5) / 3)
+    assert float(token_probability(logits, labels, "answer")) == pytest.approx((0.75 + 0.5) / 2)
+
+
+def test_flat_needs_no_retain_set_and_lowers_the_forget_answers(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "flat", retain=False, lr=1e-3, epochs=5.0)
+    assert result.after["forget_acc"] < result.before["forget_acc"] - 20
+    assert "diverged" not in result.flags
+
+
+# -- task vector -------------------------------------------------------------------------------
+
+def test_task_vector_moves_the_model_along_minus_one_task_vector(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    start = dict(original.named_parameters())
+    small = run(original, tokenizer, split, "task_vector", search=False, scale=1.0, epochs=2.0)
+    large = run(original, tokenizer, split, "task_vector", search=False, scale=3.0, epochs=2.0)
+    for name, p in small.model.named_parameters():
+        tau_small = (start[name] - p) / 1.0
+        tau_large = (start[name] - dict(large.model.named_parameters())[name]) / 3.0
+        assert torch.allclose(tau_small, tau_large, atol=1e-6)  # one τ, scaled
+    assert any((start[n] - p).abs().max() > 1e-4 for n, p in small.model.named_parameters())
+    assert large.after["forget_acc"] < small.after["forget_acc"]
+
+
+def test_task_vector_search_keeps_the_retain_control_within_the_allowed_drop(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "task_vector", epochs=2.0, max_retain_drop=5.0)
+    control = split.retain[:128]
+    drop = 100 * (mean_prob(original, tokenizer, control) - mean_prob(result.model, tokenizer, control))
+    assert drop <= 5.0 + 1e-6
+    assert result.after["forget_acc"] < result.before["forget_acc"]
+
+
+# -- WAGLE ------------------------------------------------------------------------------
+
+def test_wagle_score_is_the_references_attribution_on_a_hand_case():
+    theta = {"w": torch.tensor([1.0, 2.0])}
+    retain_grad = {"w": torch.tensor([1e-3, -2e-3])}
+    forget_grad = {"w": torch.tensor([2.0, 1.0])}
+    # |(θ − g_r/μ) ⊙ g_f| with μ = 1e-3: |(1 − 1)·2| = 0, |(2 + 2)·1| = 4
+    assert torch.allclose(wagle_scores(theta, forget_grad, retain_grad, 1e-3)["w"], torch.tensor([0.0, 4.0]))
+
+
+def test_wagle_mask_keeps_the_top_fraction_over_all_tensors():
+    masks = top_fraction_mask({"a": torch.tensor([3.0, 1.0]), "b": torch.tensor([2.0, 0.0, 5.0])}, 0.4)
+    assert masks["a"].tolist() == [True, False] and masks["b"].tolist() == [False, False, True]
+
+
+def test_wagle_changes_only_the_masked_weights_and_forgets(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "wagle", epochs=5.0, mask_ratio=0.2, weight_decay=0.01)
+    start = dict(original.named_parameters())
+    changed = sum(int((p != start[n]).sum()) for n, p in result.model.named_parameters())
+    total = sum(p.numel() for p in original.parameters())
+    assert 0 < changed <= int(0.2 * total)  # weight decay moves nothing outside the mask either
+    assert result.after["forget_acc"] < result.before["forget_acc"] - 20
+
+
+def test_the_mask_is_an_option_of_other_methods_and_refuses_what_it_cannot_do(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    masked = run(original, tokenizer, split, "ga", epochs=3.0, mask="wagle", mask_ratio=0.1)
+    start = dict(original.named_parameters())
+    changed = sum(int((p != start[n]).sum()) for n, p in masked.model.named_parameters())
+    assert 0 < changed <= int(0.1 * sum(p.numel() for p in original.parameters()))
+    with pytest.raises(ValueError, match="retain set"):
+        run(original, tokenizer, split, "ga", retain=False, mask="wagle")
+    with pytest.raises(ValueError, match="LoRA"):
+        run(original, tokenizer, split, "ga", mask="wagle", lora=True)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        run(original, tokenizer, split, "ga", mask="wagle", mask_ratio=0.0)
+
+
+# -- SAM --------------------------------------------------------------------------------
+
+def test_sharpness_aware_step_evaluates_at_the_ascent_point_and_restores():
+    w = nn.Parameter(torch.tensor([3.0, 4.0]))
+    objective = lambda: (w ** 2).sum() / 2  # noqa: E731  gradient at w: w itself, norm 5
+    with sharpness_aware(nn.ParameterList([w]), objective, rho=0.5):
+        assert torch.allclose(w.detach(), torch.tensor([3.0, 4.0]) * (1 + 0.5 / 5))
+    assert torch.equal(w.detach(), torch.tensor([3.0, 4.0]))
+
+
+def test_sam_option_changes_the_run_and_still_forgets(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    plain = run(original, tokenizer, split, "npo", epochs=5.0)
+    sharp = run(original, tokenizer, split, "npo", epochs=5.0, sam=0.05)
+    assert plain.history != sharp.history
+    assert sharp.after["forget_acc"] < sharp.before["forget_acc"] - 20, (plain.after, sharp.after)
+    with pytest.raises(ValueError, match="sam"):
+        run(original, tokenizer, split, "npo", sam=-1.0)
+
+
+# -- attacks -----------------------------------------------------------------------------
+
+def test_round_to_nearest_quantization_per_output_channel():
+    from transformers.pytorch_utils import Conv1D
+
+    model = nn.Sequential(nn.Linear(3, 2, bias=False), Conv1D(2, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.55, -1.0, 0.26], [0.1, 0.2, -0.4]]))
+        model[1].weight.copy_(torch.tensor([[0.55, 0.1], [-1.0, 0.2], [0.26, -0.4]]))  # (in, out): columns are channels
+    q = quantized(model, 4)  # 7 levels each side; scale = max|w| / 7 per output channel
+    expected = torch.tensor([[4 / 7, -1.0, 2 / 7], [0.4 / 7 * 2, 0.4 / 7 * 4, -0.4]])  # round(3.85)=4, round(1.82)=2
+    assert torch.allclose(q[0].weight, expected, atol=1e-6)
+    assert torch.allclose(q[1].weight, expected.T, atol=1e-6)
+    assert torch.equal(model[0].weight[0], torch.tensor([0.55, -1.0, 0.26]))  # the original is untouched
+    with pytest.raises(ValueError, match="bits"):
+        quantized(model, 1)
+
+
+def test_probes_reword_blank_and_offer_forget_facts_as_wrong_choices(tiny):
+    task, _, _, _, _, split = tiny
+    probes = probe_set(task.corpus, split)
+    trained = {qa.question for qa in task.corpus.training_qa()}
+    assert len(probes.reworded) == len(split.forget)
+    assert all(r.question not in trained and r.answer == f.answer for r, f in zip(probes.reworded, split.forget))
+    assert all(f"{b.prefix} {b.fact}" in f.answer for b, f in zip(probes.blanks, split.forget))
+    forget_facts = {qa.key for qa in split.forget}
+    assert any(set(c.facts[1:]) & forget_facts for c in probes.choices)
+    assert all(c.facts[0] == f.key and c.options[0] == f.answer for c, f in zip(probes.choices, split.forget))
+    forget_people = {qa.person for qa in split.forget}
+    assert probes.neighbours and all(n.person not in forget_people and n.key in forget_facts for n in probes.neighbours)
+
+
+def test_in_context_puts_answered_demonstrations_before_the_question():
+    qa, demo = QA("Where was A born?", "A was born in X.", key="X"), QA("Where was B born?", "B was born in Y.")
+    (shown,) = in_context([qa], [demo])
+    assert shown.question == "Where was B born?\nAnswer: B was born in Y.\nQuestion: Where was A born?"
+    assert shown.answer == qa.answer
+
+
+def test_the_attacks_tell_the_original_from_the_retain_only_model(tiny):
+    task, _, original, retained, tokenizer, split = tiny
+    probes = probe_set(task.corpus, split)
+    before, after = (robust_scores(m, tokenizer, split, probes) for m in (original, retained))
+    for key in ("plain_prob", "reworded_prob", "blank_prob", "choice_acc", "relearn_forget_prob", "quant8_prob"):
+        assert before[key] > after[key] + 0.1, key
+    assert before["quant8_prob"] == pytest.approx(before["plain_prob"], abs=0.02)  # 8 bits keep the model
+    assert before["neighbour_prob"] > 0.8 and after["neighbour_prob"] > 0.8  # retained facts survive in both
+    assert multiple_choice_accuracy(original, tokenizer, probes.choices) == before["choice_acc"]
+    assert 0 <= fill_in_blank_prob(retained, tokenizer, probes.blanks) <= 1
+
+
+def test_the_robust_suite_is_refused_where_a_track_has_no_attacks():
+    with pytest.raises(ValueError, match="robust suite has no attacks for the classifier track"):
+        plan_eval("digits", "class:3", ["ga"], "robust", n_models=4)
