@@ -14,7 +14,7 @@ from obliviate.lm.attacks import (fill_in_blank_prob, in_context, multiple_choic
 from obliviate.lm.corpus import QA
 from obliviate.lm.evaluate import score
 from obliviate.lm.losses import flat_loss, token_probability
-from obliviate.lm.methods.wagle import top_fraction_mask, wagle_scores
+from obliviate.lm.attribution import top_fraction_mask, wagle_scores
 from obliviate.lm.probes import probe_set
 from obliviate.lm.unlearn import sharpness_aware
 from obliviate.suite import plan_eval

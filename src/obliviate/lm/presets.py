@@ -29,6 +29,10 @@ REFERENCE: dict[str, dict[str, Any]] = {
     "wga": _TOFU | dict(epochs=5.0, beta=1.0, forget_weight=1.0, retain_weight=1.0),  # WGA.yaml
     "undial": _TOFU | dict(lr=1e-4, beta=10.0, retain_weight=0.0),     # UNDIAL.yaml: no retain term
     "rmu": _TOFU | dict(layer=7, steering=2.0),                        # RMU.yaml
+    # not in OpenUnlearning: the shared TOFU trainer settings, and each reference's own where it gives them
+    "task_vector": _TOFU,
+    "flat": _TOFU | dict(epochs=5.0, batch_size=16, grad_accumulation=4, divergence="tv"),  # FLAT's forget.yaml
+    "wagle": _TOFU | dict(beta=0.1, forget_weight=1.0, retain_weight=1.0, mask_ratio=0.2),  # NPO's, through the mask
 }
 
 

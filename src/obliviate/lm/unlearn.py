@@ -377,7 +377,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator,
                     retain=[it["example"] for it in retain_items] if retain_items else None)
     if algorithm.mask == "wagle":
-        from obliviate.lm.methods.wagle import wagle_mask
+        from obliviate.lm.attribution import wagle_mask
 
         algorithm.weight_mask = wagle_mask(work, tokenizer, [it["example"] for it in forget_items],
                                            [it["example"] for it in retain_items], algorithm.mask_ratio,
