@@ -1,10 +1,11 @@
 """Regenerate the rigorous-evaluation sections of docs/benchmarks.md.
 
-    .venv/bin/python bench/eval_benchmarks.py [--task digits|tofu-mini] [--home DIR] [--models N]
+    .venv/bin/python bench/eval_benchmarks.py [--task digits|tofu-mini|tofu-mini-robust] [--home DIR] [--models N]
 
 Runs `obliviate eval ... --suite full` (digits class:3 with N = 16 models per side,
 or tofu-mini forget05 with N = 8: a retain-only language model takes ~90 s to
-train) in a fresh data directory, so every model is trained and timed in this run;
+train), or `--suite robust` on tofu-mini forget05 (N = 4; the attacks run on 3
+models per side), in a fresh data directory, so every model is trained and timed in this run;
 saves the rows under bench/results/, writes the HTML report next to them and
 rewrites the task's section between its markers.
 """
@@ -22,9 +23,13 @@ from obliviate import bench, suite
 from obliviate.core.store import Store
 from obliviate.report import write_report
 
-CONFIGS = {  # task: (forget, methods, default N, docs marker)
-    "digits": ("class:3", "retrain,ft,rl,salun,scrub,ssd,task_vector,negmerge,scar,opc,slug,laf,dmm", 16, "eval-tables"),
-    "tofu-mini": ("forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "lm-eval-tables"),
+CONFIGS = {  # name: (task, forget, methods, default N, suite, docs marker)
+    "digits": ("digits", "class:3", "retrain,ft,rl,salun,scrub,ssd,task_vector,negmerge,scar,opc,slug,laf,dmm", 16,
+               "full", "eval-tables"),
+    "tofu-mini": ("tofu-mini", "forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "full", "lm-eval-tables"),
+    "tofu-mini-robust": ("tofu-mini", "forget05",
+                         "retrain,ga,grad_diff,kl,npo,simnpo,idk_dpo,rmu,undial,wga,task_vector,flat,wagle", 4,
+                         "robust", "lm-robust-tables"),
 }
 
 
@@ -34,24 +39,25 @@ def main() -> None:
     parser.add_argument("--home", help="data directory (default: a fresh temporary one)")
     parser.add_argument("--models", type=int, help="models per side (default: 16 for digits, 8 for tofu-mini)")
     args = parser.parse_args()
-    forget, methods, default_n, marker = CONFIGS[args.task]
+    task, forget, methods, default_n, suite_name, marker = CONFIGS[args.task]
     n = args.models or default_n
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="obliviate-eval-bench-"))
     start = time.perf_counter()
-    plan = suite.plan_eval(args.task, forget, methods.split(","), "full", n)
+    plan = suite.plan_eval(task, forget, methods.split(","), suite_name, n)
     rows = suite.run_eval(plan, Store(home), progress=lambda text: print(f"[{time.perf_counter() - start:6.0f} s] {text}",
                                                                          flush=True))
     wall = time.perf_counter() - start
-    stem = f"eval_{args.task}_{forget.replace(':', '_')}"
+    stem = f"eval_{task}_{forget.replace(':', '_')}" + ("" if suite_name == "full" else f"_{suite_name}")
     save_rows(stem, rows)
-    write_report(rows, str(RESULTS / f"{stem}.html"), f"{args.task} {forget}, full evaluation suite")
-    command = f"obliviate eval --task {args.task} --forget {forget} --methods {methods} --suite full --models {n} --json out.json"
+    write_report(rows, str(RESULTS / f"{stem}.html"), f"{task} {forget}, {suite_name} evaluation suite")
+    command = (f"obliviate eval --task {task} --forget {forget} --methods {methods} --suite {suite_name} "
+               f"--models {n} --json out.json")
     text = (f"_Measured on {machine()}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
             f"Wall time from an empty store: {wall:.0f} s ({2 * n} retrained models and "
             f"{n} unlearning runs per method included). Report: "
             f"[bench/results/{stem}.html](../bench/results/{stem}.html).")
     rewrite_section(marker, text)
-    print(f"eval {args.task} {forget}: {wall:.0f} s")
+    print(f"eval {task} {forget} {suite_name}: {wall:.0f} s")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from docs_section import machine, rewrite_section, save_rows  # bench/docs_section.py
 
+import obliviate
 from obliviate import bench
 from obliviate.core.store import Store
 
-METHODS = "original,retrain,ga,grad_diff,npo,simnpo,rmu"
+METHODS = ",".join(["original", "retrain"] + [m["name"] for m in obliviate.methods("lm")])  # every LM method
 
 
 def main() -> None:

@@ -200,3 +200,25 @@ def test_the_attacks_tell_the_original_from_the_retain_only_model(tiny):
 def test_the_robust_suite_is_refused_where_a_track_has_no_attacks():
     with pytest.raises(ValueError, match="robust suite has no attacks for the classifier track"):
         plan_eval("digits", "class:3", ["ga"], "robust", n_models=4)
+
+
+# -- MUDMAN -------------------------------------------------------------------------------
+
+def test_mudman_step_is_masked_by_the_retain_momentum_and_normalised():
+    from obliviate.lm.methods.mudman import unlearning_step
+
+    g_f, r = [torch.tensor([1.0, -2.0, 3.0])], [torch.tensor([-1.0, -1.0, 1.0])]
+    # u = −g_f = [−1, 2, −3]; kept where sign(u) = sign(r): only the first; θ −= 0.5/‖g_f‖·u
+    (change,) = unlearning_step(g_f, r, 0.5)
+    assert torch.allclose(change, torch.tensor([0.5 / math.sqrt(14.0), 0.0, 0.0]))
+
+
+def test_mudman_updates_only_its_target_modules_and_forgets(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "mudman", steps=200, unlearning_rate=5e-2)
+    start = dict(original.named_parameters())
+    moved = {n for n, p in result.model.named_parameters() if not torch.equal(p, start[n])}
+    assert moved and all("mlp." in n and n.endswith("weight") for n in moved)
+    assert result.after["forget_acc"] < result.before["forget_acc"] - 20, result.after
+    with pytest.raises(ValueError, match="target_modules"):
+        run(original, tokenizer, split, "mudman", target_modules="nothing_like_this")

@@ -64,6 +64,7 @@ class LMMethod:
     needs: ClassVar[tuple[str, ...]] = ()
     needs_reference: ClassVar[tuple[str, ...]] = ()  # forget_logp, idk_logp, retain_hidden
     needs_idk: ClassVar[bool] = False  # each forget item carries an "I don't know" answer to its question
+    own_loop: ClassVar[bool] = False  # the method updates the weights itself (``run``), not through a loss
 
     def __post_init__(self) -> None:
         name = self.method_name
@@ -95,6 +96,11 @@ class LMMethod:
 
     def finish(self, model) -> None:
         """Called once after training (LoRA merged), to edit the trained weights."""
+
+    def run(self, model, tokenizer, forget: list[dict], retain: list[dict] | None,
+            generator: torch.Generator) -> list[list[float]]:
+        """For ``own_loop`` methods: update ``model`` in place; return losses per epoch."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -395,21 +401,25 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     if trainable is not None:
         for name, p in model_to_train.named_parameters():
             p.requires_grad_(name in trainable)
-    with tempfile.TemporaryDirectory(prefix="obliviate-") as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        paired = PairedDataset(forget_items, retain_items if "retain" in info.needs else None)
-        trainer = make_trainer(model_to_train, tokenizer, algorithm, paired,
-                               seed, tmp, progress, target)
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    if algorithm.own_loop:
+        epoch_losses = algorithm.run(model_to_train, tokenizer, forget_items, retain_items, generator)
+    else:
+        with tempfile.TemporaryDirectory(prefix="obliviate-") as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            paired = PairedDataset(forget_items, retain_items if "retain" in info.needs else None)
+            trainer = make_trainer(model_to_train, tokenizer, algorithm, paired,
+                                   seed, tmp, progress, target)
+            trainer.train()
+            epoch_losses = trainer.epoch_losses
+    seconds = time.perf_counter() - start
     if algorithm.lora:
         work = model_to_train.merge_and_unload()
     algorithm.finish(work)
     for p in work.parameters():
         p.requires_grad_(True)
     work.eval()
-    losses = [sum(e) / len(e) for e in trainer.epoch_losses if e]
+    losses = [sum(e) / len(e) for e in epoch_losses if e]
     diverged = not all(torch.isfinite(torch.tensor(losses))) or not all(torch.isfinite(p).all() for p in work.parameters())
     after = lm_health(work, tokenizer, forget, retain)
     result = UnlearnResult(model=work, method=method, hparams={f.name: getattr(algorithm, f.name) for f in fields(algorithm)},
