@@ -43,12 +43,13 @@ def method_defaults(method: str, parameters: int, given: dict[str, Any]) -> tupl
     reference preset under the user's ``given`` ones) and a line saying which."""
     if parameters < REFERENCE_FROM or method not in REFERENCE:
         return dict(given), describe("", parameters)
-    return dict(REFERENCE[method]) | dict(given), describe("reference", parameters)
+    return dict(REFERENCE[method]) | dict(given), describe("reference", parameters, REFERENCE[method])
 
 
-def describe(preset: str, parameters: int) -> str:
+def describe(preset: str, parameters: int, settings: dict[str, Any] | None = None) -> str:
     size = f"{parameters / 1e9:.2f}B" if parameters >= 1e9 else f"{parameters / 1e6:.1f}M"
     if preset:
-        return (f"defaults: OpenUnlearning's reference settings for a {size}-parameter model "
-                f"(>= {REFERENCE_FROM / 1e6:.0f}M; lr 1e-5, warmup, weight decay 0.01, batch 8 x 4)")
+        shown = ", ".join(f"{k} {v}" for k, v in (settings or {}).items())
+        return (f"defaults: the reference settings for a {size}-parameter model "
+                f"(>= {REFERENCE_FROM / 1e6:.0f}M; {shown})")
     return f"defaults: the method's own (tuned for tiny models; this one has {size} parameters)"
