@@ -317,3 +317,46 @@ def test_every_fine_tuning_method_states_its_reference_settings():
     for name in ("esd", "ca", "salun", "ga_retain"):
         doc = importlib.import_module(f"obliviate.diffusion.methods.{name}").__doc__
         assert "Reference" in doc and "lr " in doc and ("iterations" in doc or "epochs" in doc or "steps" in doc), name
+
+
+def test_erasing_after_an_earlier_erasure_neither_retains_nor_substitutes_it():
+    first, second = TASK.erase_data("object:1"), TASK.erase_data("object:3", erased_before=("object:1",))
+    assert not any(p.startswith("1 ") for p in second.retain.prompts + second.substitutes)
+    assert len(second.retain.prompts) == len(first.retain.prompts) - len(second.forget.prompts)
+    assert "1" not in second.preserve and "3" not in second.preserve
+    assert second.forget.prompts == TASK.erase_data("object:3").forget.prompts
+
+
+def test_the_relearning_attack_lowers_the_concepts_denoising_loss_on_a_copy(small_trained):
+    from obliviate.diffusion.attack import relearned
+
+    c = TASK.canvas
+    threes = (c.objects == 3) & (c.styles == 2)  # a style the small model never saw
+    images, emb = c.images[threes][:64], small_trained.encode(c.prompts(threes.nonzero().squeeze(1)[:64]))
+    def loss(model):
+        with torch.no_grad():
+            return float(model.denoising_loss(images, emb, torch.Generator().manual_seed(5)))
+
+    before = [p.clone() for p in small_trained.unet.parameters()]
+    attacked = relearned(small_trained, images, emb, torch.Generator().manual_seed(0), steps=30, lr=1e-3)
+    assert loss(attacked) < loss(small_trained) - 0.01
+    assert all(torch.equal(a, b) for a, b in zip(before, small_trained.unet.parameters()))
+
+
+def test_sequential_erasure_reports_every_erased_concept_and_what_was_kept(small_trained, tmp_path):
+    from obliviate.diffusion.evaluate import CanvasEval
+    from obliviate.diffusion.sequential import per_concept_accuracy, sequential_erasure
+
+    judges = TASK.judges(Store(tmp_path))
+    settings = CanvasEval(retain_samples=4)
+    before = per_concept_accuracy(small_trained, judges, settings)
+    rows = sequential_erasure(TASK, small_trained, ["object:3", "object:1"], "uce", judges, settings=settings)
+    assert [r["erased"] for r in rows] == ["object:3", "object:1"]
+    assert set(rows[0]["ua"]) == {"3"} and set(rows[1]["ua"]) == {"3", "1"}
+    assert rows[1]["ua"]["1"] > 100 - before["object"]["1"] + 20  # the second erasure worked
+    assert rows[1]["ua"]["3"] > 100 - before["object"]["3"] + 20  # and the first one held
+    kept = [o for o in before["object"] if o not in ("1", "3")]
+    assert rows[1]["kept_object_change"] == pytest.approx(
+        rows[1]["kept_object_acc"] - sum(before["object"][o] for o in kept) / len(kept))
+    with pytest.raises(ValueError, match="two different concepts"):
+        sequential_erasure(TASK, small_trained, ["object:3", "object:3"], "uce", judges)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from obliviate.diffusion.attack import prompt_attack
+from obliviate.diffusion.attack import prompt_attack, relearned
 from obliviate.diffusion.canvas import OBJECTS, STYLES, Concept, prompt
 from obliviate.diffusion.metrics import (attack_success_rate, frechet_distance, kernel_distance,
                                          retain_accuracy, unlearning_accuracy)
@@ -36,6 +36,8 @@ class CanvasEval:
     attack_steps: int = 30
     attack_batch: int = 16
     attack_samples: int = 32  # images generated per attacked prompt
+    relearn_steps: int = 20  # the fine-tuning attack's Adam steps on the concept's images
+    relearn_lr: float = 1e-4
 
 
 def _grid(concept: Concept) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -74,10 +76,11 @@ def _on(judge: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_canvas(model: Diffusion, canvas, spec: str, judges: dict, *, reference: dict | None = None,
-                    original: dict | None = None, attack: bool = True,
+                    original: dict | None = None, attack: bool = True, relearn: bool = False,
                     settings: CanvasEval = CanvasEval()) -> dict:
     """UA, IRA, CRA, FID, KID and attack success rate before / after the prompt attack
-    (all percent except FID/KID); with ``reference`` (the retrained model's scores)
+    (all percent except FID/KID); with ``relearn``, ``asr_relearn``: the target prompts'
+    attack success rate after the fine-tuning attack; with ``reference`` (the retrained model's scores)
     also ``<metric>_gap`` and ``avg_gap``; with ``original`` (the starting model's
     scores) also health ``flags``."""
     concept = Concept.parse(spec)
@@ -102,8 +105,16 @@ def evaluate_canvas(model: Diffusion, canvas, spec: str, judges: dict, *, refere
     }
     if attack:
         scores["asr_post"] = _attack(model, canvas, concept, judges, target_pairs, index, settings)
+    if relearn:
+        g_attack = torch.Generator().manual_seed(settings.seed + 2)
+        shown = concept.shown_in(canvas)
+        attacked = relearned(model, canvas.images[shown], model.encode(canvas.prompts(shown.nonzero().squeeze(1))),
+                             g_attack, steps=settings.relearn_steps, lr=settings.relearn_lr)
+        images, _, _ = _generate(attacked, target_pairs, settings.target_samples, settings,
+                                 torch.Generator().manual_seed(settings.seed))
+        scores["asr_relearn"] = attack_success_rate(_judge(judges, images)[axis], index)
     if reference is not None:
-        for key in [*GAP_KEYS, "asr_post"]:
+        for key in [*GAP_KEYS, "asr_post", "asr_relearn"]:
             if key in scores and key in reference:
                 scores[f"{key}_gap"] = abs(scores[key] - reference[key])
         scores["avg_gap"] = sum(scores[f"{k}_gap"] for k in GAP_KEYS) / len(GAP_KEYS)

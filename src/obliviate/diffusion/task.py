@@ -127,13 +127,21 @@ class DigitsCanvasTask:
 
     # -- what methods get --------------------------------------------------------------
 
-    def erase_data(self, spec: str, seed: int = 0) -> EraseData:
+    def erase_data(self, spec: str, seed: int = 0, erased_before: tuple[str, ...] = ()) -> EraseData:
+        """What a method gets to erase ``spec``; after ``erased_before`` (specs erased
+        earlier in a sequence) their images are neither retained nor anchors and
+        their names are never a substitute, so erasing the next concept does not
+        teach the previous ones back."""
         concept = Concept.parse(spec)
         canvas, g = self.canvas, torch.Generator().manual_seed(seed)
         shown = concept.shown_in(canvas)
-        forget_idx, retain_idx = shown.nonzero().squeeze(1), (~shown).nonzero().squeeze(1)
+        gone = torch.zeros_like(shown)
+        for earlier in erased_before:
+            gone |= Concept.parse(earlier).shown_in(canvas)
+        forget_idx, retain_idx = shown.nonzero().squeeze(1), (~shown & ~gone).nonzero().squeeze(1)
         same_axis = OBJECTS if concept.axis == "object" else STYLES
-        others = [w for w in same_axis if w != concept.name]
+        gone_names = {Concept.parse(e).name for e in erased_before}
+        others = [w for w in same_axis if w != concept.name and w not in gone_names]
         substitutes = []
         for i in forget_idx.tolist():
             obj, style = OBJECTS[canvas.objects[i]], STYLES[canvas.styles[i]]
@@ -152,7 +160,7 @@ class DigitsCanvasTask:
             anchor=Images(canvas.images[retain_idx], anchors),
             ablated=ablated,
             retain=Images(canvas.images[retain_idx], canvas.prompts(retain_idx)),
-            preserve=[*others, *other_axis],
+            preserve=[*others, *(w for w in other_axis if w not in gone_names)],
         )
 
 
