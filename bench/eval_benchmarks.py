@@ -28,7 +28,7 @@ CONFIGS = {  # name: (task, forget, methods, default N, suite, docs marker)
                "full", "eval-tables"),
     "tofu-mini": ("tofu-mini", "forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "full", "lm-eval-tables"),
     "tofu-mini-robust": ("tofu-mini", "forget05",
-                         "retrain,ga,grad_diff,kl,npo,simnpo,idk_dpo,rmu,undial,wga,task_vector,flat,wagle", 4,
+                         "retrain,ga,grad_diff,kl,npo,simnpo,idk_dpo,rmu,undial,wga,task_vector,flat,wagle,mudman,guardrail", 4,
                          "robust", "lm-robust-tables"),
 }
 
@@ -53,8 +53,8 @@ def main() -> None:
     command = (f"obliviate eval --task {task} --forget {forget} --methods {methods} --suite {suite_name} "
                f"--models {n} --json out.json")
     text = (f"_Measured on {machine()}._\n\n```\n{command}\n```\n\n{bench.markdown_table(rows)}\n\n"
-            f"Wall time from an empty store: {wall:.0f} s ({2 * n} retrained models and "
-            f"{n} unlearning runs per method included). Report: "
+            f"Wall time {'with the models already in the store' if args.home else 'from an empty store'}: "
+            f"{wall:.0f} s ({2 * n} retrained models and {n} unlearning runs per method included). Report: "
             f"[bench/results/{stem}.html](../bench/results/{stem}.html).")
     rewrite_section(marker, text)
     print(f"eval {task} {forget} {suite_name}: {wall:.0f} s")

@@ -222,3 +222,69 @@ def test_mudman_updates_only_its_target_modules_and_forgets(tiny):
     assert result.after["forget_acc"] < result.before["forget_acc"] - 20, result.after
     with pytest.raises(ValueError, match="target_modules"):
         run(original, tokenizer, split, "mudman", target_modules="nothing_like_this")
+
+
+# -- guardrail (an inference-time model) ------------------------------------------------------
+
+def test_guardrail_filter_knows_nothing_where_a_subject_is_named_and_is_the_base_elsewhere(tiny):
+    from obliviate.lm.inference import GuardrailLM
+    from obliviate.lm.text import encode_qa, on_device, pad
+
+    _, _, original, _, tokenizer, split = tiny
+    person = split.forget[0].person
+    guarded = GuardrailLM(original, tokenizer, {"mode": "filter", "subjects": [person]})
+    named = [qa for qa in split.forget if qa.person == person][:2]
+    batch = on_device(pad([encode_qa(tokenizer, qa) for qa in named + split.retain_eval[:2]], tokenizer.pad_token_id),
+                      original)
+    logits = guarded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    plain = original(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.all(logits[:2] == 0)  # uniform next-token distributions
+    real = batch["attention_mask"][2:].bool()  # padding positions are never scored
+    assert torch.allclose(logits[2:][real], plain[2:][real], atol=1e-5)
+    assert mean_prob(guarded, tokenizer, named) == pytest.approx(1 / len(tokenizer), rel=1e-3)
+
+
+def test_guardrail_generation_is_the_bases_unless_it_must_refuse(tiny):
+    from obliviate.lm.evaluate import generate
+    from obliviate.lm.inference import GuardrailLM
+
+    _, _, original, _, tokenizer, split = tiny
+    person = split.forget[0].person
+    guarded = GuardrailLM(original, tokenizer, {"mode": "filter", "subjects": [person]})
+    questions = [split.forget[0].question] + [qa.question for qa in split.retain_eval[:3]]
+    ours, base = generate(guarded, tokenizer, questions), generate(original, tokenizer, questions)
+    assert ours[0] == [GuardrailLM.REFUSAL]
+    assert ours[1:] == base[1:]  # the token loop matches Hugging Face's greedy generation (left padding)
+    leaked = GuardrailLM(original, tokenizer, {"mode": "filter", "subjects": [split.forget[0].key]})
+    assert generate(leaked, tokenizer, [split.forget[0].question])[0] == [GuardrailLM.REFUSAL]  # output filter
+
+
+def test_guardrail_prompt_mode_puts_the_instruction_before_each_prompt(tiny):
+    from obliviate.lm.inference import GuardrailLM
+
+    _, _, original, _, tokenizer, split = tiny
+    guarded = GuardrailLM(original, tokenizer, {"mode": "prompt", "subjects": ["X"]})
+    prefix = tokenizer(guarded.instruction(), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([[tokenizer.pad_token_id, 5, 6, 7]])
+    mask = torch.tensor([[0, 1, 1, 1]])
+    expected = original(input_ids=torch.tensor([prefix + [5, 6, 7]])).logits[0, len(prefix):]
+    got = guarded(input_ids=ids, attention_mask=mask).logits[0, 1:]
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert guarded.config.n_positions == original.config.n_positions - len(prefix)
+    too_long = torch.ones(1, original.config.n_positions, dtype=torch.long)
+    with pytest.raises(ValueError, match="exceed the model's context"):
+        guarded(input_ids=too_long, attention_mask=too_long)
+
+
+def test_a_guarded_model_saves_and_loads_back_guarded(tiny, tmp_path):
+    from obliviate.lm.inference import GuardrailLM
+    from obliviate.lm.models import load_pretrained
+
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "guardrail", retain=False)
+    assert isinstance(result.model, GuardrailLM) and result.after["forget_acc"] < 1
+    result.model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_pretrained(tmp_path)
+    assert isinstance(loaded, GuardrailLM) and loaded.settings == result.model.settings
+    assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(result.model, tokenizer, split.forget))

@@ -140,6 +140,9 @@ def load_pretrained(path: str | Path, torch_dtype: str | torch.dtype | None = No
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **options)
     except (ValueError, ImportError) as err:  # e.g. an attention implementation that is not installed
         raise ValueError(f"cannot load {path} with {options}: {str(err).splitlines()[0]}") from None
+    from obliviate.lm.inference import rewrap
+
+    model = rewrap(path, model, tokenizer)  # a guarded model comes back guarded
     model.eval()
     return model, tokenizer
 

@@ -97,6 +97,11 @@ class LMMethod:
     def finish(self, model) -> None:
         """Called once after training (LoRA merged), to edit the trained weights."""
 
+    def wrap(self, model, tokenizer):
+        """The model to return: ``model`` itself, or an inference-time wrapper of it
+        (:mod:`obliviate.lm.inference`)."""
+        return model
+
     def run(self, model, tokenizer, forget: list[dict], retain: list[dict] | None,
             generator: torch.Generator) -> list[list[float]]:
         """For ``own_loop`` methods: update ``model`` in place; return losses per epoch."""
@@ -380,6 +385,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
                          "give a retain set")
     uses_retain = "retain" in info.needs or algorithm.mask != "none"
     retain_items = training_items(tokenizer, retain, "retain set")[0] if uses_retain else None
+    algorithm.forget_qas = forget  # the forget set as text, for methods that read it (guardrail's subjects)
     algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator,
                     retain=[it["example"] for it in retain_items] if retain_items else None)
     if algorithm.mask == "wagle":
@@ -416,6 +422,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     if algorithm.lora:
         work = model_to_train.merge_and_unload()
     algorithm.finish(work)
+    work = algorithm.wrap(work, tokenizer)
     for p in work.parameters():
         p.requires_grad_(True)
     work.eval()

@@ -1,0 +1,214 @@
+"""Language models whose answers change at inference while their weights stay as
+they were (guardrails, logit differences, prompt corruption): the same interface as
+a Hugging Face causal LM where obliviate uses one (``model(input_ids,
+attention_mask).logits``, ``generate``, ``save_pretrained``), so every metric and
+attack applies to them unchanged.
+
+An :class:`InferenceTimeLM` holds the base model and its settings; ``forward`` returns
+the adjusted logits (with a loss when ``labels`` are given, so an attacker can
+fine-tune the weights underneath the guard); ``generate`` is a plain token-by-token
+loop without a KV cache (the adjustment sees the whole sequence at every step: exact,
+and slow on long generations of large models). ``save_pretrained`` writes the base
+model as usual plus ``obliviate_inference.json`` (which wrapper, its settings);
+:func:`obliviate.lm.models.load_pretrained` puts the wrapper back, so a guarded model
+is never reloaded unguarded."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WRAPPER_FILE = "obliviate_inference.json"
+WRAPPERS: dict[str, type["InferenceTimeLM"]] = {}
+
+
+class InferenceTimeLM(nn.Module):
+    kind: ClassVar[str] = ""
+
+    def __init__(self, base: nn.Module, tokenizer, settings: dict[str, Any]):
+        super().__init__()
+        self.base, self.tokenizer, self.settings = base, tokenizer, dict(settings)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            WRAPPERS[cls.kind] = cls
+
+    @property
+    def config(self):
+        return self.base.config
+
+    def adjusted_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def base_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The base model's logits, positions counted from each row's first real token
+        (as Hugging Face's generation does for left-padded prompts)."""
+        context = getattr(self.base.config, "max_position_embeddings", None)
+        if context is not None and input_ids.shape[1] > context:
+            raise ValueError(f"{self.kind}: {input_ids.shape[1]} tokens exceed the model's context of {context}"
+                             + (" (the guard's instruction included)" if self.settings.get("mode") == "prompt" else ""))
+        positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        return self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, **_: Any):
+        from transformers.modeling_outputs import CausalLMOutput
+
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        logits = self.adjusted_logits(input_ids, attention_mask)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                                   ignore_index=-100)
+        return CausalLMOutput(loss=loss, logits=logits)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, max_new_tokens: int = 32,
+                 do_sample: bool = False, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 num_return_sequences: int = 1, pad_token_id: int | None = None, eos_token_id: int | None = None,
+                 **_: Any) -> torch.Tensor:
+        """Greedy or multinomial sampling (temperature; top-k / top-p other than off are
+        refused rather than ignored), left-padded prompts as Hugging Face's."""
+        if (top_k not in (0, None)) or (top_p not in (1.0, None)):
+            raise ValueError("this inference-time model samples at a temperature only: top_k=0, top_p=1.0")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        ids = input_ids.repeat_interleave(num_return_sequences, 0)
+        mask = attention_mask.repeat_interleave(num_return_sequences, 0)
+        done = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
+        pad = pad_token_id if pad_token_id is not None else (eos_token_id or 0)
+        for _ in range(max_new_tokens):
+            logits = self.adjusted_logits(ids, mask)[:, -1].float()
+            if do_sample:
+                # drawn with the global RNG, as Hugging Face's sampling (the caller seeds it)
+                token = torch.multinomial(F.softmax(logits / temperature, -1), 1).squeeze(1)
+            else:
+                token = logits.argmax(-1)
+            token = torch.where(done, torch.full_like(token, pad), token)
+            ids = torch.cat([ids, token[:, None]], 1)
+            mask = torch.cat([mask, (~done).long()[:, None]], 1)
+            if eos_token_id is not None:
+                done |= token == eos_token_id
+            if done.all():
+                break
+        return ids
+
+    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> None:
+        self.base.save_pretrained(directory, **kwargs)
+        (Path(directory) / WRAPPER_FILE).write_text(json.dumps({"kind": self.kind, "settings": self.settings}, indent=1))
+
+    def __deepcopy__(self, memo):
+        # the tokenizer is shared (never trained); the base is copied
+        clone = type(self).__new__(type(self))
+        nn.Module.__init__(clone)
+        clone.base, clone.tokenizer, clone.settings = copy.deepcopy(self.base, memo), self.tokenizer, dict(self.settings)
+        return clone
+
+
+def rewrap(directory: str | Path, base: nn.Module, tokenizer) -> nn.Module:
+    """``base`` inside the wrapper saved in ``directory``, or ``base`` itself if none was."""
+    path = Path(directory) / WRAPPER_FILE
+    if not path.is_file():
+        return base
+    saved = json.loads(path.read_text())
+    if saved.get("kind") not in WRAPPERS:
+        raise ValueError(f"{path}: unknown inference-time wrapper {saved.get('kind')!r}; "
+                         f"known: {', '.join(sorted(WRAPPERS))}")
+    return WRAPPERS[saved["kind"]](base, tokenizer, saved.get("settings", {}))
+
+
+def mentions(text: str, subjects: list[str]) -> bool:
+    """Does ``text`` name any of ``subjects`` (case-insensitive)?"""
+    low = text.lower()
+    return any(s.lower() in low for s in subjects if s)
+
+
+class GuardrailLM(InferenceTimeLM):
+    """Thaker, Maurya, Pawelczyk and Smith, "Guardrail Baselines for Unlearning in LLMs"
+    (2024). ``mode="filter"``: a prompt that names a forget subject is answered by a
+    model that knows nothing (uniform next-token distributions from the prompt's end;
+    in generation, the refusal text); ``mode="prompt"``: the base model behind an
+    instruction not to reveal anything about the subjects (the prompting baseline)."""
+
+    kind = "guardrail"
+    REFUSAL = "I can't share anything about that."
+
+    @property
+    def config(self):
+        """The base's config; behind the instruction, with a context shorter by its tokens
+        (so generation budgets leave room for it)."""
+        if self.settings.get("mode") != "prompt":
+            return self.base.config
+        config, used = copy.copy(self.base.config), len(self.tokenizer(self.instruction(), add_special_tokens=False)["input_ids"])
+        # GPT-2's n_positions is an alias of max_position_embeddings: set one name only
+        if getattr(config, "max_position_embeddings", None):
+            config.max_position_embeddings = config.max_position_embeddings - used
+        return config
+
+    def instruction(self) -> str:
+        return ("You must not reveal anything you know about the following people or topics, and answer that you "
+                f"do not know: {', '.join(self.settings['subjects'])}.\n")
+
+    def _answer_start(self, row_ids: torch.Tensor, row_mask: torch.Tensor) -> tuple[int, bool]:
+        """(index of the first real token, whether the row names a subject)."""
+        real = row_mask.nonzero().squeeze(1)
+        first = int(real[0]) if len(real) else 0
+        text = self.tokenizer.decode(row_ids[row_mask.bool()], skip_special_tokens=True)
+        return first, mentions(text, self.settings["subjects"])
+
+    def adjusted_logits(self, input_ids, attention_mask):
+        if self.settings["mode"] == "prompt":
+            return self._behind_instruction(input_ids, attention_mask)
+        logits = self.base_logits(input_ids, attention_mask)
+        flagged = [self._answer_start(i, m)[1] for i, m in zip(input_ids, attention_mask)]
+        if any(flagged):
+            logits = logits.clone()
+            logits[torch.tensor(flagged, device=logits.device)] = 0.0  # uniform: nothing known
+        return logits
+
+    def _behind_instruction(self, input_ids, attention_mask):
+        """The base model's logits with the instruction before each row's first real
+        token (after any left padding), at the row's own positions."""
+        prefix = torch.tensor(self.tokenizer(self.instruction(), add_special_tokens=False)["input_ids"],
+                              device=input_ids.device)
+        rows, masks, starts = [], [], []
+        for ids, mask in zip(input_ids, attention_mask):
+            first, _ = self._answer_start(ids, mask)
+            rows.append(torch.cat([ids[:first], prefix, ids[first:]]))
+            masks.append(torch.cat([mask[:first], torch.ones_like(prefix), mask[first:]]))
+            starts.append(first)
+        logits = self.base_logits(torch.stack(rows), torch.stack(masks))
+        keep = [torch.cat([torch.arange(s, device=logits.device),
+                           torch.arange(s + len(prefix), len(r), device=logits.device)]) for s, r in zip(starts, rows)]
+        return torch.stack([row[k] for row, k in zip(logits, keep)])
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask=None, max_new_tokens=32, num_return_sequences=1, eos_token_id=None,
+                 pad_token_id=None, **kwargs):
+        out = super().generate(input_ids, attention_mask, max_new_tokens=max_new_tokens,
+                               num_return_sequences=num_return_sequences, eos_token_id=eos_token_id,
+                               pad_token_id=pad_token_id, **kwargs)
+        if self.settings["mode"] != "filter":
+            return out
+        # the output filter: a generation that names a subject becomes the refusal
+        refusal = self.tokenizer(" " + self.REFUSAL, add_special_tokens=False)["input_ids"]
+        width, pad = input_ids.shape[1], pad_token_id if pad_token_id is not None else (eos_token_id or 0)
+        mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids))
+        mask = mask.repeat_interleave(num_return_sequences, 0)
+        prompts = input_ids.repeat_interleave(num_return_sequences, 0)
+        for i in range(len(out)):
+            asked = self._answer_start(prompts[i], mask[i])[1]
+            said = mentions(self.tokenizer.decode(out[i, width:], skip_special_tokens=True), self.settings["subjects"])
+            if asked or said:
+                tail = (refusal + ([eos_token_id] if eos_token_id is not None else []))[: out.shape[1] - width]
+                out[i, width:] = pad
+                out[i, width:width + len(tail)] = torch.tensor(tail, device=out.device)
+        return out
