@@ -288,3 +288,49 @@ def test_a_guarded_model_saves_and_loads_back_guarded(tiny, tmp_path):
     loaded, _ = load_pretrained(tmp_path)
     assert isinstance(loaded, GuardrailLM) and loaded.settings == result.model.settings
     assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(result.model, tokenizer, split.forget))
+
+
+# -- ULD ----------------------------------------------------------------------------------
+
+def test_uld_retain_loss_is_kl_from_uniform_over_every_position():
+    from obliviate.lm.losses import uniform_kl
+
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0]]])  # p = (1/4, 3/4), then uniform
+    # KL(U ‖ p) = ½ ln(½ / ¼) + ½ ln(½ / ¾) = ½ ln(4/3); 0 at the uniform position; mean over 2 rows
+    assert float(uniform_kl(logits)) == pytest.approx(0.5 * math.log(4 / 3) / 2, abs=1e-6)
+
+
+def test_uld_subtracts_the_assistants_logits_on_plausible_tokens_only(tiny):
+    from obliviate.lm.inference import LogitDifferenceLM
+    from obliviate.lm.methods.uld import first_layers
+    from obliviate.lm.text import encode_qa, on_device, pad
+
+    _, _, original, retained, tokenizer, split = tiny
+    assistant = first_layers(retained, 1)
+    assert len(assistant.transformer.h) == 1 and len(retained.transformer.h) == 2
+    model = LogitDifferenceLM(original, tokenizer, {"weight": -1.0, "top_filter": 0.1}, assistant)
+    batch = on_device(pad([encode_qa(tokenizer, qa) for qa in split.forget[:3]], tokenizer.pad_token_id), original)
+    got = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    base = torch.log_softmax(original(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, -1)
+    assist = assistant(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    plausible = base.exp() >= 0.1 * base.exp().max(-1, keepdim=True).values
+    expected = base - assist * plausible
+    real = batch["attention_mask"].bool()
+    assert torch.allclose(got[real], expected[real], atol=1e-4)
+
+
+def test_uld_leaves_the_target_untouched_forgets_and_reloads_with_its_assistant(tiny, tmp_path):
+    from obliviate.lm.inference import LogitDifferenceLM
+    from obliviate.lm.models import load_pretrained
+
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "uld", epochs=10.0)
+    assert isinstance(result.model, LogitDifferenceLM)
+    assert all(torch.equal(a, b) for a, b in zip(result.model.base.parameters(), original.parameters()))
+    assert result.after["forget_acc"] < result.before["forget_acc"] - 20, result.after
+    result.model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_pretrained(tmp_path)
+    assert isinstance(loaded, LogitDifferenceLM)
+    assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(result.model, tokenizer, split.forget),
+                                                                       rel=1e-4)

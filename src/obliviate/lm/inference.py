@@ -105,11 +105,17 @@ class InferenceTimeLM(nn.Module):
         self.base.save_pretrained(directory, **kwargs)
         (Path(directory) / WRAPPER_FILE).write_text(json.dumps({"kind": self.kind, "settings": self.settings}, indent=1))
 
+    @classmethod
+    def load(cls, directory: Path, base: nn.Module, tokenizer, settings: dict[str, Any]) -> "InferenceTimeLM":
+        return cls(base, tokenizer, settings)
+
     def __deepcopy__(self, memo):
-        # the tokenizer is shared (never trained); the base is copied
+        # every module and setting copied; the tokenizer shared (it is never trained)
+        memo[id(self.tokenizer)] = self.tokenizer
         clone = type(self).__new__(type(self))
-        nn.Module.__init__(clone)
-        clone.base, clone.tokenizer, clone.settings = copy.deepcopy(self.base, memo), self.tokenizer, dict(self.settings)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = copy.deepcopy(value, memo)
         return clone
 
 
@@ -122,7 +128,7 @@ def rewrap(directory: str | Path, base: nn.Module, tokenizer) -> nn.Module:
     if saved.get("kind") not in WRAPPERS:
         raise ValueError(f"{path}: unknown inference-time wrapper {saved.get('kind')!r}; "
                          f"known: {', '.join(sorted(WRAPPERS))}")
-    return WRAPPERS[saved["kind"]](base, tokenizer, saved.get("settings", {}))
+    return WRAPPERS[saved["kind"]].load(Path(directory), base, tokenizer, saved.get("settings", {}))
 
 
 def mentions(text: str, subjects: list[str]) -> bool:
@@ -212,3 +218,42 @@ class GuardrailLM(InferenceTimeLM):
                 out[i, width:] = pad
                 out[i, width:width + len(tail)] = torch.tensor(tail, device=out.device)
         return out
+
+
+class LogitDifferenceLM(InferenceTimeLM):
+    """ULD's unlearned model (Ji et al., NeurIPS 2024; UCSB-NLP-Chang/ULD,
+    ``ContrastLLM``): log-softmax(z_base) + w·z_assistant, w = −1 by default, with the
+    assistant's logits zeroed on the tokens the base model finds implausible (base
+    probability below ``top_filter`` × its largest: the reference's relative top
+    filter), so the subtraction only reorders what the base would say anyway.
+    Choice: those filtered tokens keep the base's log-probability, where the
+    reference's filter also sets them to −∞ (an answer token outside the base's top
+    set would get an infinite NLL in scoring)."""
+
+    kind = "uld"
+
+    def __init__(self, base: nn.Module, tokenizer, settings: dict[str, Any], assistant: nn.Module | None = None):
+        super().__init__(base, tokenizer, settings)
+        if assistant is None:
+            raise ValueError("uld: the assistant model is missing")
+        self.assistant = assistant
+
+    def adjusted_logits(self, input_ids, attention_mask):
+        positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        base = F.log_softmax(self.base_logits(input_ids, attention_mask).float(), -1)
+        assist = self.assistant(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits.float()
+        implausible = base < base.max(-1, keepdim=True).values + torch.log(torch.tensor(self.settings["top_filter"]))
+        return base + self.settings["weight"] * assist.masked_fill(implausible, 0.0)
+
+    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> None:
+        super().save_pretrained(directory, **kwargs)
+        self.assistant.save_pretrained(Path(directory) / "assistant", **kwargs)
+
+    @classmethod
+    def load(cls, directory: Path, base, tokenizer, settings):
+        from transformers import AutoModelForCausalLM
+
+        if not (directory / "assistant" / "config.json").is_file():
+            raise ValueError(f"{directory}: a ULD model needs its assistant in {directory / 'assistant'}")
+        assistant = AutoModelForCausalLM.from_pretrained(directory / "assistant", local_files_only=True)
+        return cls(base, tokenizer, settings, assistant.to(next(base.parameters()).device).eval())

@@ -175,3 +175,13 @@ def flat_loss(template_prob: torch.Tensor, forget_prob: torch.Tensor, divergence
     if divergence == "pearson":
         return -e + f * f / 4 + f
     raise ValueError(f"unknown FLAT divergence {divergence!r}: use tv, kl, js or pearson")
+
+
+def uniform_kl(logits: torch.Tensor) -> torch.Tensor:
+    """KL(uniform ‖ softmax(logits)) averaged over every position of the padded batch
+    (B·T rows, ``batchmean``), as ULD's ``UniformLossFunc``: the assistant is pushed to
+    know nothing of the retain set."""
+    vocab = logits.shape[-1]
+    log_p = F.log_softmax(logits.float(), -1).reshape(-1, vocab)
+    uniform = torch.full_like(log_p, 1.0 / vocab)
+    return F.kl_div(log_p, uniform, reduction="batchmean")
