@@ -334,3 +334,38 @@ def test_uld_leaves_the_target_untouched_forgets_and_reloads_with_its_assistant(
     assert isinstance(loaded, LogitDifferenceLM)
     assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(result.model, tokenizer, split.forget),
                                                                        rel=1e-4)
+
+
+# -- tune on the LM track ------------------------------------------------------------------
+
+class Untouchable(list):
+    def __iter__(self):
+        raise AssertionError("tune read an evaluation set")
+
+    def __len__(self):
+        raise AssertionError("tune read an evaluation set")
+
+
+def test_tune_searches_an_lm_method_on_validation_questions_only(tiny, monkeypatch):
+    from dataclasses import replace
+
+    from obliviate.lm import task as lm_task
+    from obliviate.tune import TUNED_KEY, tune
+
+    the_task, store, _, _, _, _ = tiny
+    real_split = the_task.split
+
+    class Guarded(type(the_task)):
+        def split(self, spec):
+            s = real_split(spec)
+            return replace(s, general=Untouchable(s.general), real_authors=Untouchable(s.real_authors),
+                           holdout=Untouchable(s.holdout))
+
+    guarded = Guarded(corpus=the_task.corpus, model=the_task.model, recipe=the_task.recipe,
+                      vocab_size=the_task.vocab_size)
+    monkeypatch.setitem(lm_task.LM_TASKS, "tofu-mini", guarded)
+    out = tune("tofu-mini", "forget10", "ga", 3, store=store, seed=0)
+    record = out[TUNED_KEY]["ga"]
+    assert set(out["ga"]) == {"lr", "epochs"} and len(record["trial_gaps"]) == 3
+    assert record["best_gap"] <= record["default_gap"]
+    assert "validation questions only" in record["measured_on"]

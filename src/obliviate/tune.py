@@ -116,7 +116,7 @@ def tune(task: str, forget: str, method: str, budget: int, *, store, seed: int =
     build(method, best, track.name)  # the chosen values are valid
     default_gap = study.trials[0].value
     return {method: best, TUNED_KEY: {method: {
-        "task": task, "forget": forget, "measured_on": "validation split (test split never read)",
+        "task": task, "forget": forget, "measured_on": track.tune_measured_on,
         "objective": track.tune_objective,
         "budget": budget, "seed": seed, "parallel_trials": parallel_trials,
         "searched": {k: list(v) for k, v in space.items()},

@@ -141,6 +141,7 @@ class Track:
     robust_columns: ClassVar[tuple[Column, ...]] = ()  # eval table: the robust suite's attacks (empty: no such suite)
     eval_legend: ClassVar[str] = ""
     tune_objective: ClassVar[str] = ""  # what tune minimises, for the provenance record
+    tune_measured_on: ClassVar[str] = "validation split (test split never read)"
     fallback: ClassVar[bool] = False  # owns every model no other track claims (tried last)
     # the optional ``obliviate evaluate`` options (of EVALUATE_OPTIONS) this track's evaluate_files takes
     evaluate_options: ClassVar[tuple[str, ...]] = ()

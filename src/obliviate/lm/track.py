@@ -191,6 +191,43 @@ class LMTrack(Track):
     def distance_to_retrain(self, row):
         return -row["metrics"]["log10_forget_quality"], "−log10 forget quality (0 = retain-only model)"
 
+    tune_objective = ("mean |answer probability − the retain-only model's| in points, on the forget questions "
+                      "reworded and on retain questions outside the evaluation sample")
+    tune_measured_on = ("validation questions only: the forget questions in words never trained on and up to 120 "
+                        "retain questions outside retain_eval; no evaluation set (retain_eval, world facts, real "
+                        "authors, holdout) is scored")
+
+    def tuner(self, task, forget, store, seed, device=None):
+        """Distance to the retain-only model on validation questions only (see
+        ``tune_measured_on``); the evaluation sets are never scored."""
+        import warnings
+
+        from obliviate.lm.attacks import answer_prob
+        from obliviate.lm.probes import probe_set
+        from obliviate.lm.task import LM_TASKS
+        from obliviate.lm.unlearn import unlearn_lm
+
+        the_task = LM_TASKS[task]
+        if forget not in the_task.specs:
+            raise ValueError(f"unknown forget spec {forget!r} for {task}; use {', '.join(the_task.specs)}")
+        split = the_task.split(forget)
+        original, tokenizer, _ = the_task.model_for(store, "original", seed, device=device)
+        retained, _, _ = the_task.model_for(store, "retrain", seed, forget, device=device)
+        reworded = probe_set(the_task.corpus, split).reworded
+        held = {qa.question for qa in split.retain_eval}
+        validation = [qa for qa in split.retain if qa.person and qa.question not in held][-120:]
+        probabilities = lambda model: [100 * answer_prob(model, tokenizer, qas) for qas in (reworded, validation)]  # noqa: E731
+        reference = probabilities(retained)
+
+        def distance(method: str, hparams: dict) -> float:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = unlearn_lm(original, tokenizer, split.forget, split.retain, method, seed, hparams)
+            got = probabilities(result.model)
+            return sum(abs(a - b) for a, b in zip(got, reference)) / len(got)
+
+        return distance
+
     def plan_eval(self, task, forget, methods):
         from obliviate.core.registry import get_method
         from obliviate.lm.task import LM_TASKS
