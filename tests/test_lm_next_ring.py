@@ -369,3 +369,24 @@ def test_tune_searches_an_lm_method_on_validation_questions_only(tiny, monkeypat
     assert set(out["ga"]) == {"lr", "epochs"} and len(record["trial_gaps"]) == 3
     assert record["best_gap"] <= record["default_gap"]
     assert "validation questions only" in record["measured_on"]
+
+
+# -- WHP -----------------------------------------------------------------------------------
+
+def test_whp_generic_prediction_is_the_papers_formula():
+    from obliviate.lm.methods.whp import generic_logits, translated
+
+    base, reinforced = torch.tensor([2.0, 1.0, 0.0]), torch.tensor([4.0, 1.0, -1.0])
+    # v_base − α·ReLU(v_reinforced − v_base), α = 5: [2 − 10, 1, 0]: the boosted token loses its place
+    assert torch.equal(generic_logits(base, reinforced, 5.0), torch.tensor([-8.0, 1.0, 0.0]))
+    assert int(generic_logits(base, reinforced, 5.0).argmax()) == 1
+    qa = translated(QA("Where was Ann Lee born?", "Ann Lee was born in Esk."), {"Ann Lee": "the author"})
+    assert (qa.question, qa.answer) == ("Where was the author born?", "the author was born in Esk.")
+
+
+def test_whp_trains_toward_generic_labels_and_forgets(tiny):
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "whp", retain=False, epochs=5.0)
+    assert result.after["forget_acc"] < result.before["forget_acc"] - 20, result.after
+    with pytest.raises(ValueError, match="anchors"):
+        run(original, tokenizer, split, "whp", retain=False, anchors="no equals sign")

@@ -35,6 +35,7 @@ REFERENCE: dict[str, dict[str, Any]] = {
     "mudman": dict(steps=300, unlearning_rate=1e-1, adversary_lr=1e-3, retaining_rate=1e-3, retain_momentum=0.9,
                    fork_every=32, batch_size=16),  # the reference's example (Llama-3.2-1B); its own loop, no Trainer
     "guardrail": {},
+    "whp": _TOFU | dict(lr=1e-6, epochs=3.0, alpha=5.0, reinforce_epochs=3, reinforce_lr=1e-6),  # the paper's
     "uld": _TOFU | dict(lora=True, lora_rank=16, retain_weight=5.0, weight=-1.0, top_filter=0.1),  # uld.yaml  # no training: nothing scales with the model
     "wagle": _TOFU | dict(beta=0.1, forget_weight=1.0, retain_weight=1.0, mask_ratio=0.2),  # NPO's, through the mask
 }

@@ -82,6 +82,10 @@ class LMMethod:
         """Called once, before reference caching and training, with the encoded forget
         set (and the retain set, for the methods that need it)."""
 
+    def annotate(self, model, tokenizer, forget: list[dict]) -> None:
+        """Called once after ``setup``: add per-example values to the forget items
+        (a tensor per answer token is concatenated in batch order by the collator)."""
+
     def loss(self, model, inputs: dict) -> torch.Tensor:
         raise NotImplementedError
 
@@ -397,6 +401,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
     if "idk_logp" in algorithm.needs_reference or algorithm.needs_idk:
         for i, (item, question) in enumerate(zip(forget_items, questions)):
             item["idk"] = encode(tokenizer, question, IDK_ANSWERS[i % len(IDK_ANSWERS)])
+    algorithm.annotate(work, tokenizer, forget_items)
     cache_reference(algorithm, work, tokenizer, forget_items, retain_items)
     before = lm_health(work, tokenizer, forget, retain)
     if algorithm.lora and algorithm.update_mask() is not None:
