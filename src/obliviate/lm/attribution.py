@@ -46,8 +46,14 @@ def top_fraction_mask(scores: dict[str, torch.Tensor], ratio: float) -> dict[str
 
 
 def wagle_mask(model, tokenizer, forget: list[Example], retain: list[Example], ratio: float, mu: float,
-               batch_size: int) -> dict[str, torch.Tensor]:
+               batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The mask from the forget gradient and the retain gradient on as many retain
+    examples as forget ones, drawn with ``generator`` (the reference's loader pairs one
+    retain example with each forget example)."""
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if len(retain) > len(forget):
+        chosen = torch.randperm(len(retain), generator=generator)[: len(forget)].tolist()
+        retain = [retain[i] for i in chosen]
     with torch.enable_grad():
         forget_grad = summed_gradient(model, tokenizer, forget, batch_size)
         retain_grad = summed_gradient(model, tokenizer, retain, batch_size)

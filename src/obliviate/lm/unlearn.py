@@ -397,7 +397,7 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
 
         algorithm.weight_mask = wagle_mask(work, tokenizer, [it["example"] for it in forget_items],
                                            [it["example"] for it in retain_items], algorithm.mask_ratio,
-                                           algorithm.mask_mu, algorithm.batch_size)
+                                           algorithm.mask_mu, algorithm.batch_size, generator)
     if "idk_logp" in algorithm.needs_reference or algorithm.needs_idk:
         for i, (item, question) in enumerate(zip(forget_items, questions)):
             item["idk"] = encode(tokenizer, question, IDK_ANSWERS[i % len(IDK_ANSWERS)])

@@ -5,7 +5,9 @@ Attribution for Effective and Modular Unlearning in Large Language Models", Neur
 Which weights, if changed by the unlearning step, would cost the retain loss? The
 paper's bi-level derivation gives each weight the score |(θ − ∇ℓ_r/μ) ⊙ ∇ℓ_f|, with
 ∇ℓ_f and ∇ℓ_r the gradients of the forget and retain answer NLL (each the sum over
-mini-batches of the batch mean, as the reference accumulates them) and μ its
+mini-batches of the batch mean, as the reference accumulates them; the retain one on
+as many retain examples as there are forget examples, as the reference's paired
+loader) and μ its
 diagonal-Hessian constant. The ``mask_ratio`` fraction of weights with the largest
 score, ranked over the whole model, is the mask; every other weight keeps its
 starting value.
