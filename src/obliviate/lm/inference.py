@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -242,7 +243,7 @@ class LogitDifferenceLM(InferenceTimeLM):
         positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
         base = F.log_softmax(self.base_logits(input_ids, attention_mask).float(), -1)
         assist = self.assistant(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits.float()
-        implausible = base < base.max(-1, keepdim=True).values + torch.log(torch.tensor(self.settings["top_filter"]))
+        implausible = base < base.max(-1, keepdim=True).values + math.log(self.settings["top_filter"])
         return base + self.settings["weight"] * assist.masked_fill(implausible, 0.0)
 
     def save_pretrained(self, directory: str | Path, **kwargs: Any) -> None:
