@@ -18,7 +18,7 @@ survive). Compare every number with the retain-only model's under the same attac
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 WRAPPER_FILE = "obliviate_inference.json"
-WRAPPERS: dict[str, type["InferenceTimeLM"]] = {}
+WRAPPERS: dict[str, type[InferenceTimeLM]] = {}
 
 
 class InferenceTimeLM(nn.Module):
@@ -107,7 +107,7 @@ class InferenceTimeLM(nn.Module):
         (Path(directory) / WRAPPER_FILE).write_text(json.dumps({"kind": self.kind, "settings": self.settings}, indent=1))
 
     @classmethod
-    def load(cls, directory: Path, base: nn.Module, tokenizer, settings: dict[str, Any]) -> "InferenceTimeLM":
+    def load(cls, directory: Path, base: nn.Module, tokenizer, settings: dict[str, Any]) -> InferenceTimeLM:
         return cls(base, tokenizer, settings)
 
     def __deepcopy__(self, memo):
