@@ -194,6 +194,9 @@ def test_the_attacks_tell_the_original_from_the_retain_only_model(tiny):
     assert before["quant8_prob"] == pytest.approx(before["plain_prob"], abs=0.02)  # 8 bits keep the model
     assert before["neighbour_prob"] > 0.8 and after["neighbour_prob"] > 0.8  # retained facts survive in both
     assert multiple_choice_accuracy(original, tokenizer, probes.choices) == before["choice_acc"]
+    from obliviate.lm.inference import GuardrailLM  # scores every option alike: at chance, not credited
+    knows_nothing = GuardrailLM(original, tokenizer, {"mode": "filter", "subjects": [qa.person for qa in split.forget]})
+    assert multiple_choice_accuracy(knows_nothing, tokenizer, probes.choices) == pytest.approx(0.25)
     assert 0 <= fill_in_blank_prob(retained, tokenizer, probes.blanks) <= 1
 
 

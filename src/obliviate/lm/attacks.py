@@ -79,15 +79,18 @@ def fill_in_blank_prob(model, tokenizer, blanks: Sequence[Blank]) -> float:
 
 def multiple_choice_accuracy(model, tokenizer, choices: Sequence[Choice]) -> float:
     """The share of questions whose true answer sentence has the lowest mean token NLL
-    among the options (chance: 1 / options)."""
+    among the options (chance: 1 / options); a tie for the lowest counts 1 / (options
+    tied), so a model that scores every option alike is at chance, not credited for
+    the true option's place in the list."""
     from obliviate.lm.evaluate import score
 
     flat = [QA(c.question, option) for c in choices for option in c.options]
     nll = score(model, tokenizer, flat).avg_nll
     right, at = 0, 0
     for c in choices:
-        group = nll[at:at + len(c.options)]
-        right += int(np.argmin(group) == 0)
+        group = np.asarray(nll[at:at + len(c.options)])
+        best = np.isclose(group, group.min(), rtol=1e-6, atol=1e-6)  # float rounding is not a preference
+        right += float(best[0]) / int(best.sum())
         at += len(c.options)
     return right / len(choices)
 
@@ -126,7 +129,9 @@ def robust_scores(model, tokenizer, split: LMSplit, probes: ProbeSet, seed: int 
     (a sample of 5 at temperature 1 names the fact); ``neighbour_prob`` (retained
     facts shared with the forget people: higher is better, unlike every other key)."""
     from obliviate.lm.evaluate import generate
+    from obliviate.lm.text import format_for
 
+    format_for(tokenizer, getattr(model, "base", model))  # a long in-context prompt is cut to the model's context
     half = len(split.forget) // 2
     taught, probed = split.forget[:half], split.forget[half:]
     if not taught or not probed:

@@ -71,6 +71,13 @@ def format_of(tokenizer) -> TextFormat:
     return found if found is not None else use_format(tokenizer, resolve_format(tokenizer))
 
 
+def format_for(tokenizer, model) -> TextFormat:
+    """The format set for ``tokenizer``, else the one :func:`resolve_format` gives it for
+    ``model`` (so examples are cut to the model's context)."""
+    found = _FORMATS.get(tokenizer)
+    return found if found is not None else use_format(tokenizer, resolve_format(tokenizer, model))
+
+
 def model_context(model) -> int | None:
     config = getattr(model, "config", None)
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
