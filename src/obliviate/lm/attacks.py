@@ -106,17 +106,6 @@ def in_context(qas: Sequence[QA], demonstrations: Sequence[QA], shots: int = 1) 
     return out
 
 
-def relearned(model, tokenizer, taught: Sequence[QA], epochs: int = 3, lr: float = 1e-3, seed: int = 0):
-    """A copy of ``model`` fine-tuned on ``taught`` (the relearning attack's step)."""
-    from obliviate.lm.models import LMRecipe, fit
-    from obliviate.lm.text import encode_qa
-
-    attacked = copy.deepcopy(model)
-    fit(attacked, tokenizer, [encode_qa(tokenizer, qa) for qa in taught],
-        LMRecipe(epochs=epochs, lr=lr, batch_size=8, warmup_ratio=0.0), seed, device=next(model.parameters()).device)
-    return attacked
-
-
 def robust_scores(model, tokenizer, split: LMSplit, probes: ProbeSet, seed: int = 0,
                   leak_samples: int = 10) -> dict[str, float]:
     """The forget facts' score under every attack (answer probability in [0, 1] unless
@@ -128,7 +117,7 @@ def robust_scores(model, tokenizer, split: LMSplit, probes: ProbeSet, seed: int 
     scored on the second half); ``quant8_prob`` and ``quant4_prob``; ``leak_at_5``
     (a sample of 5 at temperature 1 names the fact); ``neighbour_prob`` (retained
     facts shared with the forget people: higher is better, unlike every other key)."""
-    from obliviate.lm.evaluate import generate
+    from obliviate.lm.evaluate import generate, relearned
     from obliviate.lm.text import format_for
 
     format_for(tokenizer, getattr(model, "base", model))  # a long in-context prompt is cut to the model's context

@@ -286,23 +286,29 @@ def read_retain_logs(path) -> dict:
     return reference
 
 
-def relearn_attack(model, tokenizer, split: LMSplit, epochs: int = 3, lr: float = 1e-3, seed: int = 0) -> dict:
-    """Relearning attack (Hu et al. 2024; Lynch et al. 2024): fine-tune a copy of the
-    model for a few epochs on the first half of the forget QA pairs, then measure answer
-    probability and greedy ROUGE on the *other* half. A model that only hid the
-    knowledge gets it back; compare with the retain-only model doing the same."""
+def relearned(model, tokenizer, taught: Sequence[QA], epochs: int = 3, lr: float = 1e-3, seed: int = 0):
+    """A copy of ``model`` fine-tuned on ``taught`` (the relearning attack's step)."""
     import copy
 
     from obliviate.lm.models import LMRecipe, fit
     from obliviate.lm.text import encode_qa
 
+    attacked = copy.deepcopy(model)
+    fit(attacked, tokenizer, [encode_qa(tokenizer, qa) for qa in taught],
+        LMRecipe(epochs=epochs, lr=lr, batch_size=8, warmup_ratio=0.0), seed, device=next(model.parameters()).device)
+    return attacked
+
+
+def relearn_attack(model, tokenizer, split: LMSplit, epochs: int = 3, lr: float = 1e-3, seed: int = 0) -> dict:
+    """Relearning attack (Hu et al. 2024; Lynch et al. 2024): fine-tune a copy of the
+    model for a few epochs on the first half of the forget QA pairs, then measure answer
+    probability and greedy ROUGE on the *other* half. A model that only hid the
+    knowledge gets it back; compare with the retain-only model doing the same."""
     half = len(split.forget) // 2
     taught, probe = split.forget[:half], split.forget[half:]
     if not taught or not probe:
         raise ValueError("the relearning attack needs at least two forget examples")
-    attacked = copy.deepcopy(model)
-    fit(attacked, tokenizer, [encode_qa(tokenizer, qa) for qa in taught],
-        LMRecipe(epochs=epochs, lr=lr, batch_size=8, warmup_ratio=0.0), seed, device=next(model.parameters()).device)
+    attacked = relearned(model, tokenizer, taught, epochs=epochs, lr=lr, seed=seed)
     greedy = generate(attacked, tokenizer, [qa.question for qa in probe])
     return {"relearn_prob": float(M.answer_probability(score(attacked, tokenizer, probe).avg_nll).mean()),
             "relearn_rouge": float(np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, probe)]))}

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from obliviate.core.registry import register
-from obliviate.lm.losses import sequence_nll
 from obliviate.lm.text import on_device, pad
-from obliviate.lm.unlearn import LMMethod, logits_of, mean_nll
+from obliviate.lm.unlearn import LMMethod, avg_nll, mean_nll
 
 MULTIPLES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
@@ -35,11 +34,8 @@ MULTIPLES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 def answer_probability(model, examples, pad_id: int) -> float:
     """Mean over examples of exp(−ℓ̄), in percent."""
     model.eval()
-    probs = []
-    for start in range(0, len(examples), 64):
-        batch = on_device(pad(examples[start:start + 64], pad_id), model)
-        total, count = sequence_nll(logits_of(model, batch).float(), batch["labels"])
-        probs.append(torch.exp(-total / count.clamp_min(1)))
+    probs = [torch.exp(-avg_nll(model, on_device(pad(examples[i:i + 64], pad_id), model)).float())
+             for i in range(0, len(examples), 64)]
     return 100 * float(torch.cat(probs).mean())
 
 
