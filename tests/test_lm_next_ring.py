@@ -393,3 +393,72 @@ def test_whp_trains_toward_generic_labels_and_forgets(tiny):
     assert result.after["forget_acc"] < result.before["forget_acc"] - 20, result.after
     with pytest.raises(ValueError, match="anchors"):
         run(original, tokenizer, split, "whp", retain=False, anchors="no equals sign")
+
+
+# -- ECO ----------------------------------------------------------------------------------
+
+def test_the_answer_marker_is_where_every_plain_prompt_ends(tiny):
+    from obliviate.lm.text import answer_marker, prompt_ids
+
+    _, _, _, _, tokenizer, split = tiny
+    marker = answer_marker(tokenizer)
+    assert tokenizer.decode(marker).endswith("Answer:") and "Question" not in tokenizer.decode(marker)
+    for qa in split.forget[:5]:
+        assert prompt_ids(tokenizer, qa.question)[-len(marker):] == marker
+
+
+def test_eco_corrupts_flagged_rows_only_and_at_the_references_positions(tiny):
+    from obliviate.lm.inference import EmbeddingCorruptedLM
+    from obliviate.lm.methods.eco import prompt_text
+    from obliviate.lm.prompt_classifier import PromptClassifier
+    from obliviate.lm.text import answer_marker, encode_qa, on_device, pad
+
+    _, _, original, _, tokenizer, split = tiny
+    classifier = PromptClassifier.fit([prompt_text(tokenizer, qa) for qa in split.forget],
+                                      [prompt_text(tokenizer, qa) for qa in split.retain])
+    settings = {"dims": 3, "strength": 2.0, "seed": 7, "marker": answer_marker(tokenizer)}
+    eco = EmbeddingCorruptedLM(original, tokenizer, settings, classifier)
+    rows = [encode_qa(tokenizer, split.forget[0]), encode_qa(tokenizer, split.retain_eval[0])]
+    batch = on_device(pad(rows, tokenizer.pad_token_id), original)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert eco.corrupted(ids, mask) == [True, False]
+    # scored: every real token but the last is corrupted (the reference labels prompt + answer so)
+    n = len(rows[0].input_ids)
+    prompt_end = rows[0].labels.index(next(t for t in rows[0].labels if t != -100))
+    assert eco.spans(ids, mask)[0] == (0, prompt_end, n - 1)
+    embeds = original.get_input_embeddings()(ids).detach().clone()
+    embeds[0, :n - 1, :3] += 2.0 * eco.noise(n - 1)
+    expected = original(inputs_embeds=embeds, attention_mask=mask).logits
+    got = eco(input_ids=ids, attention_mask=mask).logits
+    assert torch.allclose(got[0][:n], expected[0][:n], atol=1e-5)  # padding positions are never scored
+    real = mask[1].bool()  # the retain row is the base model's, exactly
+    assert torch.equal(got[1][real], original(input_ids=ids, attention_mask=mask).logits[1][real])
+    # generation: the given prompt but its last token, never the generated tokens
+    eco._prompt_width = 6
+    assert eco.spans(ids, mask)[0] == (0, 6, 5)
+    eco._prompt_width = None
+
+
+def test_eco_forgets_at_the_searched_strength_and_reloads(tiny, tmp_path):
+    from obliviate.lm.evaluate import generate
+    from obliviate.lm.inference import EmbeddingCorruptedLM
+    from obliviate.lm.models import load_pretrained
+
+    _, _, original, retained, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "eco")
+    eco = result.model
+    assert isinstance(eco, EmbeddingCorruptedLM)
+    assert all(torch.equal(a, b) for a, b in zip(eco.base.parameters(), original.parameters()))  # weights untouched
+    target = result.hparams["target"]
+    forget = mean_prob(eco, tokenizer, split.forget)
+    assert mean_prob(original, tokenizer, split.forget) > 0.9 and forget <= target + 0.02 and target < 0.5
+    assert mean_prob(eco, tokenizer, split.retain_eval) == pytest.approx(mean_prob(original, tokenizer, split.retain_eval))
+    questions = [qa.question for qa in split.retain_eval[:3]]
+    assert generate(eco, tokenizer, questions) == generate(original, tokenizer, questions)
+    again = run(original, tokenizer, split, "eco")
+    assert again.model.settings == eco.settings  # the same seed, the same strength and noise
+    eco.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_pretrained(tmp_path)
+    assert isinstance(loaded, EmbeddingCorruptedLM)
+    assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(forget)

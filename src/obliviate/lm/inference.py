@@ -48,14 +48,18 @@ class InferenceTimeLM(nn.Module):
     def adjusted_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def base_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def base_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         """The base model's logits, positions counted from each row's first real token
-        (as Hugging Face's generation does for left-padded prompts)."""
+        (as Hugging Face's generation does for left-padded prompts); ``inputs_embeds``
+        in place of the token embeddings of ``input_ids`` when given."""
         context = getattr(self.base.config, "max_position_embeddings", None)
         if context is not None and input_ids.shape[1] > context:
             raise ValueError(f"{self.kind}: {input_ids.shape[1]} tokens exceed the model's context of {context}"
                              + (" (the guard's instruction included)" if self.settings.get("mode") == "prompt" else ""))
         positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+        if inputs_embeds is not None:
+            return self.base(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions).logits
         return self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -258,3 +262,92 @@ class LogitDifferenceLM(InferenceTimeLM):
             raise ValueError(f"{directory}: a ULD model needs its assistant in {directory / 'assistant'}")
         assistant = AutoModelForCausalLM.from_pretrained(directory / "assistant", local_files_only=True)
         return cls(base, tokenizer, settings, assistant.to(next(base.parameters()).device).eval())
+
+
+class EmbeddingCorruptedLM(InferenceTimeLM):
+    """ECO's unlearned model (Liu et al., NeurIPS 2024; chrisliu298/llm-unlearn-eco,
+    ``AttackedModel``, ``rand_noise_first_n``): when the prompt classifier says a prompt
+    concerns the forget target, Gaussian noise N(0, σ²) is added to the first ``dims``
+    dimensions of the input embeddings; other rows pass untouched.
+
+    Which tokens, as the reference without a token classifier: a scored sequence
+    (prompt and answer, teacher-forced) has every token but its last corrupted (the
+    reference labels ``prompt + answer`` that way); in generation, every token of the
+    given prompt but its last, never the generated ones (the reference's hook fires on
+    the prompt's pass only). The classifier reads the prompt alone: a row's tokens up
+    to the last occurrence of the text format's answer marker
+    (``settings["marker"]``, e.g. the tokens of ``"\nAnswer:"``); a row without the
+    marker (raw text) is read whole. The noise is a fixed draw from
+    ``settings["seed"]`` on the CPU (position p always gets the same noise): scores
+    and generations are deterministic and equal on every device."""
+
+    kind = "eco"
+    CLASSIFIER_FILE = "eco_classifier.json"
+    NOISE_BLOCK = 512  # positions per seeded block of the noise bank
+
+    def __init__(self, base: nn.Module, tokenizer, settings: dict[str, Any], classifier=None):
+        super().__init__(base, tokenizer, settings)
+        if classifier is None:
+            raise ValueError("eco: the prompt classifier is missing")
+        self.classifier = classifier
+        self._prompt_width: int | None = None
+        self._noise: list[torch.Tensor] = []
+
+    def spans(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[tuple[int, int, int]]:
+        """Per row: (first real token, end of the prompt, end of the corrupted tokens)."""
+        width = self._prompt_width or input_ids.shape[1]
+        marker = list(self.settings["marker"])
+        spans = []
+        for ids, mask in zip(input_ids[:, :width].tolist(), attention_mask[:, :width].tolist()):
+            real = [i for i, m in enumerate(mask) if m]
+            first, end = (real[0], real[-1] + 1) if real else (0, 0)
+            prompt_end = end
+            for stop in range(end, first + len(marker) - 1, -1):
+                if marker and ids[stop - len(marker):stop] == marker:
+                    prompt_end = stop
+                    break
+            spans.append((first, prompt_end, max(first, end - 1)))
+        return spans
+
+    def noise(self, count: int) -> torch.Tensor:
+        """Standard normal noise for prompt positions 0..count-1 (CPU, float32)."""
+        dims = self.settings["dims"] or self.base.get_input_embeddings().weight.shape[1]
+        while len(self._noise) * self.NOISE_BLOCK < count:
+            block = torch.Generator().manual_seed(int(self.settings["seed"]) * 100_003 + len(self._noise))
+            self._noise.append(torch.randn(self.NOISE_BLOCK, dims, generator=block))
+        return torch.cat(self._noise)[:count]
+
+    def corrupted(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[bool]:
+        """Which rows the classifier sends to corruption."""
+        texts = [self.tokenizer.decode(ids[first:prompt_end], skip_special_tokens=True)
+                 for ids, (first, prompt_end, _) in zip(input_ids.tolist(), self.spans(input_ids, attention_mask))]
+        return self.classifier.flags(texts)
+
+    def adjusted_logits(self, input_ids, attention_mask):
+        embeds = self.base.get_input_embeddings()(input_ids)
+        flagged = self.corrupted(input_ids, attention_mask)
+        if any(flagged):
+            embeds, dims = embeds.clone(), self.settings["dims"] or embeds.shape[-1]
+            for row, ((first, _, stop), hit) in enumerate(zip(self.spans(input_ids, attention_mask), flagged)):
+                if hit and stop > first:
+                    noise = self.noise(stop - first).to(device=embeds.device, dtype=embeds.dtype)
+                    embeds[row, first:stop, :dims] += float(self.settings["strength"]) * noise
+        return self.base_logits(input_ids, attention_mask, embeds)
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask=None, **kwargs):
+        self._prompt_width = input_ids.shape[1]  # generated tokens are never part of the prompt
+        try:
+            return super().generate(input_ids, attention_mask, **kwargs)
+        finally:
+            self._prompt_width = None
+
+    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> None:
+        super().save_pretrained(directory, **kwargs)
+        self.classifier.save(Path(directory) / self.CLASSIFIER_FILE)
+
+    @classmethod
+    def load(cls, directory: Path, base, tokenizer, settings):
+        from obliviate.lm.prompt_classifier import PromptClassifier
+
+        return cls(base, tokenizer, settings, PromptClassifier.load(directory / cls.CLASSIFIER_FILE))

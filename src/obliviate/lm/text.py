@@ -144,6 +144,17 @@ def prompt_ids(tokenizer, question: str, fmt: TextFormat | None = None) -> list[
     return ([tokenizer.bos_token_id] if fmt.bos else []) + ids
 
 
+def answer_marker(tokenizer, fmt: TextFormat | None = None) -> list[int]:
+    """The tokens every prompt ends with, where the answer starts (``"\nAnswer:"`` of the
+    plain format, the assistant header of a chat template): the longest token suffix
+    common to the prompts of questions ending in different characters."""
+    prompts = [prompt_ids(tokenizer, q, fmt) for q in ("Who wrote it?", "Name the city.", "Tell me about x", "2 + 2 =")]
+    common = 0
+    while common < min(map(len, prompts)) and len({p[len(p) - 1 - common] for p in prompts}) == 1:
+        common += 1
+    return prompts[0][len(prompts[0]) - common:]
+
+
 def encode(tokenizer, question: str, answer: str, fmt: TextFormat | None = None) -> Example:
     """Tokens of the prompt of ``question`` + the answer + EOS, labels on the answer
     (and EOS) only; ``question`` "" is raw text (no prompt, no EOS; BOS as the

@@ -389,7 +389,8 @@ def unlearn_lm(model, tokenizer, forget: Sequence[QA], retain: Sequence[QA] | No
                          "give a retain set")
     uses_retain = "retain" in info.needs or algorithm.mask != "none"
     retain_items = training_items(tokenizer, retain, "retain set")[0] if uses_retain else None
-    algorithm.forget_qas = forget  # the forget set as text, for methods that read it (guardrail's subjects)
+    # the sets as text, for methods that read them (guardrail's subjects, ECO's prompt classifier)
+    algorithm.forget_qas, algorithm.retain_qas = forget, retain
     algorithm.setup(work, tokenizer, [it["example"] for it in forget_items], generator,
                     retain=[it["example"] for it in retain_items] if retain_items else None)
     if algorithm.mask == "wagle":

@@ -1,5 +1,5 @@
 """Language-model unlearning methods, one module each; importing registers them."""
 
 from obliviate.lm.methods import (  # noqa: F401
-    flat, ga, grad_diff, guardrail, idk_dpo, kl, mudman, npo, rmu, simnpo, task_vector, uld, undial, wagle, wga, whp,
+    eco, flat, ga, grad_diff, guardrail, idk_dpo, kl, mudman, npo, rmu, simnpo, task_vector, uld, undial, wagle, wga, whp,
 )
