@@ -462,3 +462,42 @@ def test_eco_forgets_at_the_searched_strength_and_reloads(tiny, tmp_path):
     loaded, _ = load_pretrained(tmp_path)
     assert isinstance(loaded, EmbeddingCorruptedLM)
     assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(forget)
+
+
+# -- soft prompt --------------------------------------------------------------------------
+
+def test_a_soft_prompt_precedes_each_row_and_the_row_keeps_its_positions(tiny):
+    from obliviate.lm.inference import FixedPrompt, SoftPromptLM
+
+    _, _, original, _, tokenizer, _ = tiny
+    prompt = torch.randn(3, original.config.n_embd, generator=torch.Generator().manual_seed(0))
+    wrapped = SoftPromptLM(original, tokenizer, {"tokens": 3}, FixedPrompt(prompt))
+    ids, mask = torch.tensor([[tokenizer.pad_token_id, 5, 6, 7]]), torch.tensor([[0, 1, 1, 1]])
+    embeds = torch.cat([prompt, original.get_input_embeddings()(torch.tensor([5, 6, 7]))])[None]
+    # with a mask: without one, Hugging Face reads restarting position ids as packed sequences
+    expected = original(inputs_embeds=embeds, attention_mask=torch.ones(1, 6, dtype=torch.long),
+                        position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]])).logits[0, 3:]
+    got = wrapped(input_ids=ids, attention_mask=mask).logits
+    assert got.shape[:2] == ids.shape and torch.allclose(got[0, 1:], expected, atol=1e-5)
+    assert wrapped.config.n_positions == original.config.n_positions - 3  # generation leaves room for it
+
+
+def test_soft_prompt_trains_only_the_prompt_lowers_the_forget_answers_and_reloads(tiny, tmp_path):
+    from obliviate.lm.inference import SoftPromptLM
+    from obliviate.lm.models import load_pretrained
+
+    _, _, original, _, tokenizer, split = tiny
+    result = run(original, tokenizer, split, "soft_prompt")
+    model = result.model
+    assert isinstance(model, SoftPromptLM) and model.settings["tokens"] == original.config.n_positions // 8
+    assert all(torch.equal(a, b) for a, b in zip(model.base.parameters(), original.parameters()))
+    assert result.history[-1] < result.history[0]
+    assert mean_prob(model, tokenizer, split.forget) < mean_prob(original, tokenizer, split.forget) - 0.3
+    # with no forget term, the retain terms keep the prompted model's answers (what they are for)
+    kept = run(original, tokenizer, split, "soft_prompt", epochs=40, forget_weight=0.0).model
+    assert mean_prob(kept, tokenizer, split.retain_eval) > 0.95
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_pretrained(tmp_path)
+    assert isinstance(loaded, SoftPromptLM)
+    assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(model, tokenizer, split.forget))

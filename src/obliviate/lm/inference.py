@@ -41,26 +41,69 @@ class InferenceTimeLM(nn.Module):
         if cls.kind:
             WRAPPERS[cls.kind] = cls
 
+    def prefix_length(self) -> int:
+        """Tokens the wrapper puts before every prompt (an instruction, a soft prompt)."""
+        return 0
+
     @property
     def config(self):
-        return self.base.config
+        """The base's config; with a prefix, a context shorter by its tokens (so
+        generation budgets leave room for it)."""
+        used = self.prefix_length()
+        if not used:
+            return self.base.config
+        config = copy.copy(self.base.config)
+        # GPT-2's n_positions is an alias of max_position_embeddings: set one name only
+        if getattr(config, "max_position_embeddings", None):
+            config.max_position_embeddings = config.max_position_embeddings - used
+        return config
 
     def adjusted_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def base_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+                    inputs_embeds: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """The base model's logits, positions counted from each row's first real token
         (as Hugging Face's generation does for left-padded prompts); ``inputs_embeds``
-        in place of the token embeddings of ``input_ids`` when given."""
+        in place of the token embeddings of ``input_ids`` and ``positions`` in place of
+        those when given."""
         context = getattr(self.base.config, "max_position_embeddings", None)
         if context is not None and input_ids.shape[1] > context:
             raise ValueError(f"{self.kind}: {input_ids.shape[1]} tokens exceed the model's context of {context}"
-                             + (" (the guard's instruction included)" if self.settings.get("mode") == "prompt" else ""))
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+                             + (f" (its {self.prefix_length()}-token prefix included)" if self.prefix_length() else ""))
+        if positions is None:
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
         if inputs_embeds is not None:
             return self.base(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions).logits
         return self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions).logits
+
+    def logits_behind(self, prefix: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      shift: bool = True) -> torch.Tensor:
+        """The base model's logits with the embeddings ``prefix`` (P × hidden) before each
+        row's first real token (after any left padding), returned at the row's own
+        positions (the prefix's are dropped). ``shift``: the row's tokens come after the
+        prefix's positions (text read before the prompt); else they keep their own
+        positions and the prefix takes 0…P−1 beside them."""
+        embeds = self.base.get_input_embeddings()(input_ids)
+        prefix, length = prefix.to(embeds.dtype), len(prefix)
+        rows, masks, starts = [], [], []
+        for row, mask in zip(embeds, attention_mask):
+            real = mask.nonzero()
+            first = int(real[0]) if len(real) else 0
+            rows.append(torch.cat([row[:first], prefix, row[first:]]))
+            masks.append(torch.cat([mask[:first], torch.ones(length, dtype=mask.dtype, device=mask.device),
+                                    mask[first:]]))
+            starts.append(first)
+        mask = torch.stack(masks)
+        positions = (mask.long().cumsum(-1) - 1).clamp_min(0)
+        if not shift:
+            own = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+            prefix_positions = torch.arange(length, device=mask.device)
+            positions = torch.stack([torch.cat([o[:s], prefix_positions, o[s:]]) for o, s in zip(own, starts)])
+        logits = self.base_logits(torch.zeros_like(mask), mask, torch.stack(rows), positions)
+        width = input_ids.shape[1]
+        keep = torch.stack([torch.cat([torch.arange(s), torch.arange(s + length, width + length)]) for s in starts])
+        return logits.gather(1, keep.to(logits.device)[..., None].expand(-1, -1, logits.shape[-1]))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, **_: Any):
@@ -152,17 +195,10 @@ class GuardrailLM(InferenceTimeLM):
     kind = "guardrail"
     REFUSAL = "I can't share anything about that."
 
-    @property
-    def config(self):
-        """The base's config; behind the instruction, with a context shorter by its tokens
-        (so generation budgets leave room for it)."""
+    def prefix_length(self) -> int:
         if self.settings.get("mode") != "prompt":
-            return self.base.config
-        config, used = copy.copy(self.base.config), len(self.tokenizer(self.instruction(), add_special_tokens=False)["input_ids"])
-        # GPT-2's n_positions is an alias of max_position_embeddings: set one name only
-        if getattr(config, "max_position_embeddings", None):
-            config.max_position_embeddings = config.max_position_embeddings - used
-        return config
+            return 0
+        return len(self.tokenizer(self.instruction(), add_special_tokens=False)["input_ids"])
 
     def instruction(self) -> str:
         return ("You must not reveal anything you know about the following people or topics, and answer that you "
@@ -186,20 +222,9 @@ class GuardrailLM(InferenceTimeLM):
         return logits
 
     def _behind_instruction(self, input_ids, attention_mask):
-        """The base model's logits with the instruction before each row's first real
-        token (after any left padding), at the row's own positions."""
         prefix = torch.tensor(self.tokenizer(self.instruction(), add_special_tokens=False)["input_ids"],
                               device=input_ids.device)
-        rows, masks, starts = [], [], []
-        for ids, mask in zip(input_ids, attention_mask):
-            first, _ = self._answer_start(ids, mask)
-            rows.append(torch.cat([ids[:first], prefix, ids[first:]]))
-            masks.append(torch.cat([mask[:first], torch.ones_like(prefix), mask[first:]]))
-            starts.append(first)
-        logits = self.base_logits(torch.stack(rows), torch.stack(masks))
-        keep = [torch.cat([torch.arange(s, device=logits.device),
-                           torch.arange(s + len(prefix), len(r), device=logits.device)]) for s, r in zip(starts, rows)]
-        return torch.stack([row[k] for row, k in zip(logits, keep)])
+        return self.logits_behind(self.base.get_input_embeddings()(prefix), input_ids, attention_mask)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask=None, max_new_tokens=32, num_return_sequences=1, eos_token_id=None,
@@ -351,3 +376,57 @@ class EmbeddingCorruptedLM(InferenceTimeLM):
         from obliviate.lm.prompt_classifier import PromptClassifier
 
         return cls(base, tokenizer, settings, PromptClassifier.load(directory / cls.CLASSIFIER_FILE))
+
+
+class SoftPromptLM(InferenceTimeLM):
+    """SPUL's unlearned model (Bhaila, Van and Wu, "Soft Prompting for Unlearning in
+    Large Language Models", 2024; karuna-bhaila/llm_unlearning): learned virtual-token
+    embeddings (``prompt()``, P × hidden) before every prompt, the weights untouched.
+    As Hugging Face PEFT's prompt learning, the soft prompt precedes each row's first
+    real token; ``soft_prompt.safetensors`` holds it. Choice: the query keeps its own
+    positions (the virtual tokens take 0…P−1 beside it) where PEFT shifts it by P: a
+    model trained with absolute positions at a fixed offset is not disturbed (on the
+    test model a 1-token shift alone takes the retain answers' probability from 0.99
+    to 0.34), and a rotary model's prompt learns whatever distance it is given."""
+
+    kind = "soft_prompt"
+    PROMPT_FILE = "soft_prompt.safetensors"
+
+    def __init__(self, base: nn.Module, tokenizer, settings: dict[str, Any], prompt: nn.Module | None = None):
+        super().__init__(base, tokenizer, settings)
+        if prompt is None:
+            raise ValueError("soft_prompt: the learned prompt is missing")
+        self.prompt = prompt
+
+    def prefix_length(self) -> int:
+        return int(self.settings["tokens"])
+
+    def adjusted_logits(self, input_ids, attention_mask):
+        return self.logits_behind(self.prompt(), input_ids, attention_mask, shift=False)
+
+    def save_pretrained(self, directory: str | Path, **kwargs: Any) -> None:
+        from safetensors.torch import save_file
+
+        super().save_pretrained(directory, **kwargs)
+        save_file({"prompt": self.prompt().detach().cpu().contiguous()}, str(Path(directory) / self.PROMPT_FILE))
+
+    @classmethod
+    def load(cls, directory: Path, base, tokenizer, settings):
+        from safetensors.torch import load_file
+
+        path = directory / cls.PROMPT_FILE
+        if not path.is_file():
+            raise ValueError(f"{directory}: a soft-prompted model needs its prompt in {path}")
+        weight = load_file(str(path))["prompt"].to(next(base.parameters()).device)
+        return cls(base, tokenizer, settings, FixedPrompt(weight))
+
+
+class FixedPrompt(nn.Module):
+    """A learned soft prompt, as it is used after training: a P × hidden tensor."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone())
+
+    def forward(self) -> torch.Tensor:
+        return self.weight

@@ -34,9 +34,13 @@ REFERENCE: dict[str, dict[str, Any]] = {
     "flat": _TOFU | dict(epochs=5.0, batch_size=16, grad_accumulation=4, divergence="tv"),  # FLAT's forget.yaml
     "mudman": dict(steps=300, unlearning_rate=1e-1, adversary_lr=1e-3, retaining_rate=1e-3, retain_momentum=0.9,
                    fork_every=32, batch_size=16),  # the reference's example (Llama-3.2-1B); its own loop, no Trainer
-    "guardrail": {},
+    "guardrail": {},  # no training: nothing scales with the model
+    "eco": {},  # no training: the noise strength is searched on the model itself
     "whp": _TOFU | dict(lr=1e-6, epochs=3.0, alpha=5.0, reinforce_epochs=3, reinforce_lr=1e-6),  # the paper's
-    "uld": _TOFU | dict(lora=True, lora_rank=16, retain_weight=5.0, weight=-1.0, top_filter=0.1),  # uld.yaml  # no training: nothing scales with the model
+    "uld": _TOFU | dict(lora=True, lora_rank=16, retain_weight=5.0, weight=-1.0, top_filter=0.1),  # uld.yaml
+    # spul.py's README run: lr 1e-4, 10 epochs, batch 32 (8 × 4 here), weight decay 0.001; its cosine decay: linear here
+    "soft_prompt": dict(lr=1e-4, epochs=10.0, batch_size=8, grad_accumulation=4, weight_decay=0.001,
+                        lr_schedule="linear", retain_weight=0.5, kl_weight=0.5, tokens=30, encoder_hidden=128),
     "wagle": _TOFU | dict(beta=0.1, forget_weight=1.0, retain_weight=1.0, mask_ratio=0.2),  # NPO's, through the mask
 }
 
