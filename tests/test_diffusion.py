@@ -245,7 +245,7 @@ def test_ca_trains_keys_and_values_only(data):
 
 
 def test_every_diffusion_method_is_registered():
-    for name in ("esd", "uce", "ca", "salun", "ga_retain", "retrain"):
+    for name in ("esd", "uce", "ca", "salun", "ga_retain", "retrain", "advunlearn", "scd", "unguide"):
         assert get_method(name, "diffusion").track == "diffusion"
 
 
@@ -360,3 +360,100 @@ def test_sequential_erasure_reports_every_erased_concept_and_what_was_kept(small
         rows[1]["kept_object_acc"] - sum(before["object"][o] for o in kept) / len(kept))
     with pytest.raises(ValueError, match="two different concepts"):
         sequential_erasure(TASK, small_trained, ["object:3", "object:3"], "uce", judges)
+
+
+# -- the next ring: AdvUnlearn, SCD (DoCo), UnGuide ---------------------------------------
+
+def test_advunlearn_attacks_with_a_warm_started_delta_that_brings_the_concept_back(data):
+    from obliviate.core.seeding import seed_everything
+
+    model, small = TASK.new_model(), _small(data)
+    algo = build("advunlearn", {"attack_steps": 5, "attack_lr": 5e-2, "batch_size": 4, "sample_steps": 3}, "diffusion")
+    generator = seed_everything(0)
+    algo.setup(model, small, generator)
+    for p in model.unet.parameters():  # perturb the model a little so that it no longer matches the original
+        p.data.add_(1e-2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    x_t, t, _ = algo.erase_batch(model, generator)
+    with torch.no_grad():
+        wanted = algo.original(x_t, t, encoder_hidden_states=algo.c.expand(4, -1, -1)).sample
+    gap = lambda d: float(((model.eps(x_t, t, (algo.c + d).expand(4, -1, -1)) - wanted) ** 2).mean().detach())  # noqa: E731
+    grads_before = [p.grad for p in model.unet.parameters()]
+    delta = algo.attack(model, x_t, t)
+    assert gap(delta) < gap(torch.zeros_like(delta))  # the attack does what the reference's does
+    assert all(g is None for g in grads_before) and all(p.grad is None for p in model.unet.parameters())
+    algo.delta = delta
+    again = algo.attack(model, x_t, t)
+    assert gap(again) <= gap(delta) + 1e-6  # warm start: from the last δ, not from zero
+
+
+def test_advunlearn_trains_cross_attention_and_the_same_seed_gives_the_same_weights(data):
+    small, model = _small(data), TASK.new_model()
+    hp = {"iterations": 4, "warmup": 1, "attack_steps": 2, "batch_size": 4, "sample_steps": 3}
+    a, b = (unlearn_diffusion(model, small, "advunlearn", 3, hp) for _ in range(2))
+    before = dict(model.unet.named_parameters())
+    moved = {n for n, p in a.model.unet.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(is_cross_attention(n) for n in moved)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.unet.parameters(), b.model.unet.parameters()))
+
+
+def test_the_concept_preserving_gradient_removes_only_the_conflicting_component():
+    from obliviate.diffusion.methods.scd import preserving_gradient
+
+    g_r = [torch.tensor([1.0, 0.0]), torch.tensor([0.0])]
+    conflicting = [torch.tensor([-1.0, 2.0]), torch.tensor([3.0])]  # g_u·g_r = −1 < 0
+    out = preserving_gradient(conflicting, g_r, weight=0.5)
+    assert out[0].tolist() == [0.5, 2.0] and out[1].tolist() == [3.0]  # (0, 2, 3) + 0.5·(1, 0, 0)
+    agreeing = [torch.tensor([1.0, 2.0]), torch.tensor([3.0])]
+    assert [t.tolist() for t in preserving_gradient(agreeing, g_r, weight=1.0)] == [[2.0, 2.0], [3.0]]
+
+
+def test_scd_steps_along_the_preserving_gradient_and_trains_its_discriminator(data):
+    from obliviate.core.seeding import seed_everything
+
+    small, model = _small(data), TASK.new_model()
+    algo = build("scd", {"batch_size": 8, "warmup": 0}, "diffusion")
+    generator = seed_everything(0)
+    algo.setup(model, small, generator)
+    start = [p.detach().clone() for p in algo.discriminator.parameters()]
+    loss = algo.loss(model, small, generator)
+    loss.backward()
+    assert not all(torch.equal(a, b) for a, b in zip(start, algo.discriminator.parameters()))
+    assert all(p.grad is not None for p in model.unet.parameters())
+    result = unlearn_diffusion(model, small, "scd", 0, {"iterations": 3, "warmup": 1, "batch_size": 8})
+    before = dict(model.unet.named_parameters())
+    moved = {n for n, p in result.model.unet.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(is_cross_attention(n) for n in moved)
+
+
+def test_unguide_trains_a_low_rank_update_of_keys_and_values_and_mixes_per_prompt(data):
+    from obliviate.diffusion.methods.unguide import UnGuidedDiffusion
+
+    small, model = _small(data), TASK.new_model()
+    result = unlearn_diffusion(model, small, "unguide", 0, {"iterations": 3, "batch_size": 4, "sample_steps": 3,
+                                                             "probe_samples": 2})
+    erased = result.model
+    assert isinstance(erased, UnGuidedDiffusion)
+    before = dict(model.unet.named_parameters())
+    for name, p in erased.unet.named_parameters():
+        delta = p - before[name]
+        if ".attn2.to_k." in name or ".attn2.to_v." in name:
+            assert torch.linalg.matrix_rank(delta.detach()) == 1  # rank-1 LoRA, merged
+        else:
+            assert torch.equal(p, before[name])
+    assert all(torch.equal(p, before[n]) for n, p in erased.base_unet.named_parameters())
+    # UnGuidance: w from the prompt's change against the empty prompt's, the same w for both halves of CFG
+    emb = erased.encode(["3 inverted"])
+    erased.decisions.clear()
+    erased.decisions[""] = -1.0  # every prompt moved more than this: w = w_concept
+    x_t, t = torch.randn(1, *erased.latent_shape, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    w = erased.w_concept
+    expected = []
+    for unet in (erased.base_unet, erased.unet):
+        cond = unet(x_t, t, encoder_hidden_states=emb).sample
+        uncond = unet(x_t, t, encoder_hidden_states=erased.encode([""])).sample
+        expected.append(uncond + 1.5 * (cond - uncond))
+    got = erased.guided_eps(x_t, t, emb, 1.5)
+    assert torch.allclose(got, w * expected[0] + (1 - w) * expected[1], atol=1e-5)
+    erased.decisions[""] = float("inf")  # nothing moved more: w = w_other
+    assert torch.allclose(erased.eps(x_t, t, emb), 2 * erased.base_unet(x_t, t, encoder_hidden_states=emb).sample
+                          - erased.unet(x_t, t, encoder_hidden_states=emb).sample, atol=1e-5)

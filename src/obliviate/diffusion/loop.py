@@ -141,12 +141,22 @@ class EraseMethod:
     def after_step(self, model: Diffusion) -> None:
         """Called after every optimiser step."""
 
+    def parameters_to_train(self, model: Diffusion, chosen: dict[str, nn.Parameter]) -> dict[str, nn.Parameter]:
+        """What the optimiser updates, asked after ``setup`` (default: the parameter set's)."""
+        return chosen
+
+    def wrap(self, model: Diffusion) -> Diffusion:
+        """The model to return after training: ``model`` itself, or an inference-time
+        model around it (UnGuide's guidance)."""
+        return model
+
     def apply(self, model: Diffusion, data: EraseData, generator: torch.Generator,
               progress: Callable[[int, int, float], None] | None = None) -> dict:
         params = trainable(model, getattr(self, "parameter_set", "all"))
         for name, p in model.unet.named_parameters():
             p.requires_grad_(name in params)
         self.setup(model, data, generator)
+        params = self.parameters_to_train(model, params)
         opt = torch.optim.Adam(params.values(), lr=self.lr)
         scaler = grad_scaler(model.device, self.precision)
         model.unet.train()

@@ -49,6 +49,8 @@ def unlearn_diffusion(model: Diffusion, data: EraseData, method: str, seed: int 
     before = denoising_losses(model, data)
     generator = seed_everything(seed)
     out, seconds = timed(lambda: algo.apply(work, data, generator, progress))
+    if hasattr(algo, "wrap"):  # an inference-time model around the trained one (UnGuide)
+        work = algo.wrap(work)
     diverged = out["diverged"] or any(not torch.isfinite(p).all() for p in work.unet.parameters())
     flags = ["diverged"] if diverged else []
     if diverged:

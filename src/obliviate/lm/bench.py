@@ -81,7 +81,7 @@ def run_lm(plan: LMBenchPlan, store: Store, show_progress: bool = True, console=
                 say(f"seed {seed}: {method}")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # flags go into the table
-                    result = unlearn_lm(original, tokenizer, split.forget, split.retain, method, seed,
+                    result = unlearn_lm(original, tokenizer, *split.to_unlearn(), method, seed,
                                         plan.hparams.get(method, {}), progress=show_progress)
                 scores, seconds = evaluate(result.model, reference), result.seconds
                 row.update(hparams=result.hparams, flags=judged_flags(result.flags, original_scores, scores, reference))
@@ -104,4 +104,5 @@ def judged_flags(flags: list[str], original: dict, scores: dict, retained: dict)
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    return summary_cells(rows, TABLE, plain_single_seed=True, interval=("forget_prob", 3), paired="forget_prob")
+    table = TABLE + ([("VerbMem", "verbmem_f", 3)] if any("verbmem_f" in r["metrics"] for r in rows) else [])
+    return summary_cells(rows, table, plain_single_seed=True, interval=("forget_prob", 3), paired="forget_prob")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 FORGET_SPECS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
@@ -161,6 +161,17 @@ class LMSplit:
     holdout: list[QA]       # people never trained on: non-members for membership inference
     general: list[QA]       # world facts every model learns (utility; TOFU's world_facts)
     real_authors: list[QA] = field(default_factory=list)  # famous authors every model knows (TOFU's real_authors)
+    # MUSE-style raw text: each forget person's document is what is unlearned (the QA pairs above
+    # then measure knowledge, the documents verbatim memorisation); empty: the QA pairs are unlearned
+    forget_documents: list[QA] = field(default_factory=list)
+    retain_documents: list[QA] = field(default_factory=list)
+
+    def to_unlearn(self) -> tuple[list[QA], list[QA]]:
+        """The (forget, retain) sets a method is given: the forget documents when the split
+        has them (the retain set then includes the retain documents), else the QA pairs."""
+        if self.forget_documents:
+            return self.forget_documents, self.retain + self.retain_documents
+        return self.forget, self.retain
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,21 @@ class TofuCorpus:
         retain_eval = rng.sample(retain_pool, min(self.retain_eval_size, len(retain_pool)))
         holdout = [qa for p in self.holdout_people for qa in p.qa]
         return LMSplit(spec, forget, retain, retain_eval, holdout, self.general, self.real_authors)
+
+    @staticmethod
+    def document(person: Person) -> QA:
+        """A person's raw-text document (MUSE-style): the paraphrased statements of every
+        fact, one after another. The paraphrases word each fact otherwise than the QA
+        answers do, so reciting the document (verbatim memorisation) and answering the
+        questions (knowledge) are different skills."""
+        return QA("", " ".join(qa.paraphrase[:1].upper() + qa.paraphrase[1:] for qa in person.qa), person=person.name)
+
+    def with_documents(self, split: LMSplit) -> LMSplit:
+        """``split`` with the forget and retain people's documents."""
+        forget_names = {qa.person for qa in split.forget}
+        people = self.train_people
+        return replace(split, forget_documents=[self.document(p) for p in people if p.name in forget_names],
+                       retain_documents=[self.document(p) for p in people if p.name not in forget_names])
 
     @staticmethod
     def fill(template: str, name: str, value: str) -> str:

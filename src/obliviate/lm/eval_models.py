@@ -35,7 +35,7 @@ class LMEval(EvalModels):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # flags go into the table
-            return unlearn_lm(original, self.tokenizer, self.split.forget, self.split.retain, method, seed,
+            return unlearn_lm(original, self.tokenizer, *self.split.to_unlearn(), method, seed,
                               self.plan.hparams.get(method, {}))
 
     def side(self, models: list) -> EvalSide:

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 from obliviate.core.store import ModelKey, Store
-from obliviate.lm.corpus import FORGET_SPECS, LMSplit, TofuCorpus
+from obliviate.lm.corpus import FORGET_SPECS, QA, LMSplit, TofuCorpus
 from obliviate.lm.models import LMRecipe, TinyLM, fit
-from obliviate.lm.text import encode_qa, prompt_of, train_tokenizer
+from obliviate.lm.text import encode_qa, format_for, prompt_of, text_chunks, train_tokenizer
 
 RECIPE_VERSION = 3  # 2: no dropout; 3: the real-authors set
 
@@ -63,11 +63,38 @@ class TofuMiniTask:
             model.tie_weights()
             model.to(device).eval()
             return model, tokenizer, float(meta["seconds"])
-        qas = self.split(spec).retain if kind == "retrain" else self.corpus.training_qa()
-        seconds = fit(model.to(device), tokenizer, [encode_qa(tokenizer, qa) for qa in qas], self.recipe, seed, progress,
-                      device)
+        qas = self.training_set(kind, spec)
+        format_for(tokenizer, model)  # documents are cut into chunks of the model's context
+        examples = [e for qa in qas for e in ([encode_qa(tokenizer, qa)] if qa.question else text_chunks(tokenizer, qa.answer))]
+        seconds = fit(model.to(device), tokenizer, examples, self.recipe, seed, progress, device)
         store.save_model(key, model.state_dict(), {"seconds": seconds, "n_train": len(qas), "forget": key.forget})
         return model.to(device), tokenizer, seconds
 
+    def training_set(self, kind: str, spec: str) -> list[QA]:
+        """What the original (everything) or the retain-only model (``spec``'s retain set) learns."""
+        return self.split(spec).retain if kind == "retrain" else self.corpus.training_qa()
 
-LM_TASKS = {"tofu-mini": TofuMiniTask()}
+
+@dataclass(frozen=True)
+class TofuMiniTextTask(TofuMiniTask):
+    """tofu-mini with a MUSE-style raw-text forget set: every model also learns one
+    document per person (the paraphrased statements of the person's facts) and a
+    method unlearns the forget people's documents, not their QA pairs; the QA pairs
+    then measure knowledge memorisation and continuing the documents verbatim
+    memorisation (``verbmem_f``), separately, as MUSE does."""
+
+    name: str = "tofu-mini-text"
+    description: str = ("tofu-mini with one raw-text document per person; the forget people's documents are "
+                        "unlearned (MUSE-style: verbatim and knowledge memorisation measured apart)")
+
+    def split(self, spec: str) -> LMSplit:
+        return self.corpus.with_documents(self.corpus.split(spec))
+
+    def training_set(self, kind: str, spec: str) -> list[QA]:
+        if kind == "retrain":
+            split = self.split(spec)
+            return split.retain + split.retain_documents
+        return self.corpus.training_qa() + [self.corpus.document(p) for p in self.corpus.train_people]
+
+
+LM_TASKS = {"tofu-mini": TofuMiniTask(), "tofu-mini-text": TofuMiniTextTask()}

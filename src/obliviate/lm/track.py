@@ -222,7 +222,7 @@ class LMTrack(Track):
         def distance(method: str, hparams: dict) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = unlearn_lm(original, tokenizer, split.forget, split.retain, method, seed, hparams)
+                result = unlearn_lm(original, tokenizer, *split.to_unlearn(), method, seed, hparams)
             got = probabilities(result.model)
             return sum(abs(a - b) for a, b in zip(got, reference)) / len(got)
 

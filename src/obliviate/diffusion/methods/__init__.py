@@ -1,3 +1,3 @@
 """Diffusion unlearning methods; importing this package registers them all."""
 
-from obliviate.diffusion.methods import ca, esd, ga_retain, retrain, salun, uce  # noqa: F401
+from obliviate.diffusion.methods import advunlearn, ca, esd, ga_retain, retrain, salun, scd, uce, unguide  # noqa: F401

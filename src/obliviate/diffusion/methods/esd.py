@@ -42,7 +42,9 @@ class ESD(EraseMethod):
         self.original = frozen_copy(model.unet)
         self.c, self.empty = model.encode([data.concept]), model.encode([data.guide])
 
-    def loss(self, model, data, generator):
+    def erase_batch(self, model, generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x_t from the model's own partial denoising of the concept, its timestep, and
+        the negatively guided target of the frozen original."""
         n = self.batch_size
         stop = int(torch.randint(0, self.sample_steps, (), generator=generator))
         x_t, t = model.sample(self.c.expand(n, -1, -1), generator, steps=self.sample_steps,
@@ -51,5 +53,8 @@ class ESD(EraseMethod):
         with torch.no_grad():
             e_empty = self.original(x_t, t, encoder_hidden_states=empty).sample
             e_concept = self.original(x_t, t, encoder_hidden_states=c).sample
-            target = e_empty - self.eta * (e_concept - e_empty)
-        return F.mse_loss(model.eps(x_t, t, c), target)
+        return x_t, t, e_empty - self.eta * (e_concept - e_empty)
+
+    def loss(self, model, data, generator):
+        x_t, t, target = self.erase_batch(model, generator)
+        return F.mse_loss(model.eps(x_t, t, self.c.expand(len(x_t), -1, -1)), target)
