@@ -457,3 +457,32 @@ def test_unguide_trains_a_low_rank_update_of_keys_and_values_and_mixes_per_promp
     erased.decisions[""] = float("inf")  # nothing moved more: w = w_other
     assert torch.allclose(erased.eps(x_t, t, emb), 2 * erased.base_unet(x_t, t, encoder_hidden_states=emb).sample
                           - erased.unet(x_t, t, encoder_hidden_states=emb).sample, atol=1e-5)
+
+
+def test_tune_on_the_diffusion_track_never_generates_the_evaluation_prompts(monkeypatch, tmp_path):
+    import obliviate.diffusion.evaluate as evaluate
+    from obliviate.core.track import track_named
+    from obliviate.classify.models import SmallCNN
+
+    torch.manual_seed(0)
+    judges = {"object": SmallCNN(10), "style": SmallCNN(len(STYLES))}
+    models = {"original": TASK.new_model(), "retrain": TASK.new_model()}
+    for p in models["retrain"].unet.parameters():
+        p.data.mul_(0.9)
+    monkeypatch.setattr(type(TASK), "model_for", lambda self, store, kind, spec="", progress=None, device=None:
+                        (models[kind], 0.0))
+    monkeypatch.setattr(type(TASK), "judges", lambda self, store: judges)
+
+    def evaluation(*args, **kwargs):
+        raise AssertionError("the evaluation's object-and-style prompts were generated")
+
+    monkeypatch.setattr(evaluate, "_generate", evaluation)
+    monkeypatch.setattr(evaluate, "VALIDATION_SAMPLES", 2)
+    distance = track_named("diffusion").tuner("digits-canvas", "object:3", Store(tmp_path), 0)
+    hp = {"iterations": 2, "batch_size": 4, "sample_steps": 2}
+    got = distance("esd", hp)
+    erased = unlearn_diffusion(models["original"], TASK.erase_data("object:3", 0), "esd", 0, hp).model
+    ours, reference = (evaluate.validation_scores(m, "object:3", judges) for m in (erased, models["retrain"]))
+    assert got == pytest.approx(sum(abs(ours[k] - reference[k]) for k in ("ua", "ira", "cra")) / 3)
+    with pytest.raises(ValueError, match="unknown object"):
+        track_named("diffusion").tuner("digits-canvas", "object:ten", Store(tmp_path), 0)

@@ -138,6 +138,39 @@ def _attack(model: Diffusion, canvas, concept: Concept, judges: dict, target_pai
     return attack_success_rate(_judge(judges, model.to_images(images))[concept.axis], index)
 
 
+VALIDATION_SAMPLES = 16  # images per validation prompt
+
+
+@torch.no_grad()
+def validation_scores(model: Diffusion, spec: str, judges: dict, samples: int | None = None, seed: int = 1,
+                      settings: CanvasEval = CanvasEval()) -> dict[str, float]:
+    """UA, IRA and CRA (percent) on validation prompts, for ``obliviate tune``: every
+    object and every style named alone ("3", "inverted"; the denoiser learned them,
+    its training drops words), never the object-and-style prompts
+    :func:`evaluate_canvas` generates, with noise seed ``seed`` (the evaluation's is
+    0). UA: images of the erased name alone not judged as it; IRA: the other names of
+    its axis alone judged right; CRA: the other axis's names alone judged right."""
+    concept = Concept.parse(spec)
+    samples = samples or VALIDATION_SAMPLES
+    judges = {axis: judge.to(model.device) for axis, judge in judges.items()}
+    names = {"object": OBJECTS, "style": STYLES}
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for axis in (concept.axis, concept.other_axis):
+        prompts = [name for name in names[axis] for _ in range(samples)]
+        images, _ = model.sample(model.encode(prompts), g, steps=settings.steps, guidance=settings.guidance)
+        predicted = _judge({axis: judges[axis]}, model.to_images(images))[axis]
+        labels = torch.arange(len(names[axis])).repeat_interleave(samples)
+        if axis == concept.axis:
+            target = names[axis].index(concept.name)
+            shown = labels == target
+            out["ua"] = unlearning_accuracy(predicted[shown], target)
+            out["ira"] = retain_accuracy(predicted[~shown], labels[~shown])
+        else:
+            out["cra"] = retain_accuracy(predicted, labels)
+    return out
+
+
 def health_flags(original: dict, scores: dict) -> list[str]:
     """``did_not_forget`` when UA rose less than ``NO_FORGET_POINTS`` over the original's;
     ``collapsed`` when IRA or CRA fell more than ``COLLAPSE_POINTS``."""

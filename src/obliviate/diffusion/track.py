@@ -122,5 +122,37 @@ class DiffusionTrack(Track):
     def distance_to_retrain(self, row):
         return row["avg_gap"], "Avg. Gap to retrain (points, lower is better)"
 
+    tune_measured_on = ("validation prompts only: every object and every style named alone ('3', 'inverted'), "
+                        "sampled with noise seed 1; the evaluation's object-and-style prompts (seed 0) are never "
+                        "generated")
+
+    def tuner(self, task, forget, store, seed, device=None):
+        """Avg.Gap (UA, IRA, CRA) to the retrained denoiser on validation prompts only
+        (see ``tune_measured_on``)."""
+        import warnings
+
+        from obliviate.diffusion.evaluate import validation_scores
+        from obliviate.diffusion.task import CANVAS_TASKS
+        from obliviate.diffusion.unlearn import unlearn_diffusion
+
+        if task not in CANVAS_TASKS:
+            raise ValueError(f"obliviate tune runs on the built-in diffusion tasks ({', '.join(CANVAS_TASKS)}), "
+                             f"not {task!r}")
+        the_task = CANVAS_TASKS[task]
+        data = the_task.erase_data(forget, seed)  # validates the spec first
+        original, _ = the_task.model_for(store, "original", device=device)
+        retrained, _ = the_task.model_for(store, "retrain", forget, device=device)
+        judges = the_task.judges(store)
+        reference = validation_scores(retrained, forget, judges)
+
+        def distance(method: str, hparams: dict) -> float:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = unlearn_diffusion(original, data, method, seed, hparams, device=device)
+            got = validation_scores(result.model, forget, judges)
+            return sum(abs(got[k] - reference[k]) for k in reference) / len(reference)
+
+        return distance
+
 
 TRACK = DiffusionTrack()
