@@ -29,7 +29,8 @@ CONFIGS = {  # name: (task, forget, methods, default N, suite, docs marker)
                "full", "eval-tables"),
     "tofu-mini": ("tofu-mini", "forget05", "retrain,ga,grad_diff,npo,simnpo,rmu", 8, "full", "lm-eval-tables"),
     "tofu-mini-robust": ("tofu-mini", "forget05",
-                         "retrain,ga,grad_diff,kl,npo,simnpo,idk_dpo,rmu,undial,wga,task_vector,flat,wagle,mudman,whp,guardrail,uld", 4,
+                         "retrain,ga,grad_diff,kl,npo,simnpo,idk_dpo,rmu,undial,wga,task_vector,flat,wagle,mudman,whp,guardrail,uld,"
+                         "eco,soft_prompt", 4,
                          "robust", "lm-robust-tables"),
 }
 
