@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from obliviate.lm import metrics as M
 from obliviate.lm.corpus import QA, LMSplit
-from obliviate.lm.text import Example, answer_text, encode_all, on_device, pad, prompt_ids
+from obliviate.lm.text import Example, answer_text, encode_all, model_context, on_device, pad, prompt_ids
 
 IGNORE = -100
 
@@ -316,6 +316,25 @@ def relearn_attack(model, tokenizer, split: LMSplit, epochs: int = 3, lr: float 
             "relearn_rouge": float(np.mean([M.rouge_l_recall(g[0], qa.answer) for g, qa in zip(greedy, probe)]))}
 
 
+@torch.no_grad()
+def continue_greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    """Greedy continuation of ``prompt`` (special tokens as the tokenizer adds them),
+    within the model's context: a model whose context cannot hold the prompt and
+    ``max_new_tokens`` generates fewer and sees the prompt's end."""
+    ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    context = model_context(model)
+    if context is not None and len(ids) + max_new_tokens > context:  # a small model: fewer new tokens, then a cut
+        warnings.warn(f"a MUSE prompt of {len(ids)} tokens and {max_new_tokens} new ones exceed the model's context "
+                      f"of {context}: fewer new tokens, the prompt's start cut", stacklevel=2)
+        max_new_tokens = min(max_new_tokens, context - 1)
+        ids = ids[-(context - max_new_tokens):]
+    device = next(model.parameters()).device
+    out = model.generate(torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), device=device,
+                         dtype=torch.long), max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, len(ids):], skip_special_tokens=True, clean_up_tokenization_spaces=True)
+
+
 def verbatim_memorisation(model, tokenizer, documents: Sequence[QA], prompt_tokens: int = 32,
                           new_tokens: int = 32) -> float:
     """MUSE's VerbMem on raw-text documents: the model continues each document's first
@@ -324,8 +343,6 @@ def verbatim_memorisation(model, tokenizer, documents: Sequence[QA], prompt_toke
     continuations of its prompts, ROUGE-L F1; ours are shorter for tofu-mini's 96-token
     context). In [0, 1]; on the forget documents lower is better, toward the retain-only
     model's. Documents shorter than ``prompt_tokens`` + 1 tokens are refused."""
-    from obliviate.lm.muse import continue_greedy
-
     scores = []
     for doc in documents:
         ids = tokenizer(doc.answer, add_special_tokens=False)["input_ids"]

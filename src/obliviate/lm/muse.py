@@ -24,13 +24,11 @@ as MUSE's code does; no chat template.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from obliviate.core.local_data import data_dir as resolve
 from obliviate.lm import metrics as M
@@ -100,34 +98,13 @@ def cut_answer(text: str) -> str:
     return text
 
 
-@torch.no_grad()
-def continue_greedy(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
-    """Greedy continuation of ``prompt`` (special tokens as the tokenizer adds them),
-    within the model's context: a model whose context cannot hold the prompt and
-    ``max_new_tokens`` generates fewer and sees the prompt's end."""
-    from obliviate.lm.text import model_context
-
-    ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    context = model_context(model)
-    if context is not None and len(ids) + max_new_tokens > context:  # a small model: fewer new tokens, then a cut
-        warnings.warn(f"a MUSE prompt of {len(ids)} tokens and {max_new_tokens} new ones exceed the model's context "
-                      f"of {context}: fewer new tokens, the prompt's start cut", stacklevel=2)
-        max_new_tokens = min(max_new_tokens, context - 1)
-        ids = ids[-(context - max_new_tokens):]
-    device = next(model.parameters()).device
-    out = model.generate(torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), device=device,
-                         dtype=torch.long), max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, len(ids):], skip_special_tokens=True, clean_up_tokenization_spaces=True)
-
-
 def evaluate_muse(model, tokenizer, data: MuseData, reference: dict | None = None) -> dict:
     """``verbmem_f`` (forget), ``knowmem_f`` (forget), ``knowmem_r`` (retain: utility),
     ``mia_mink_auc`` and, with the retain model's own dict as ``reference``,
     ``privleak``. ROUGE values in [0, 1]; VerbMem / KnowMem on the forget set: lower
     is better (toward the retain model's), KnowMem on retain: higher; PrivLeak: 0 is
     the retain model's, negative = forget set looks more like members."""
-    from obliviate.lm.evaluate import score
+    from obliviate.lm.evaluate import continue_greedy, score
 
     model.eval()
     out = {}
