@@ -501,3 +501,58 @@ def test_soft_prompt_trains_only_the_prompt_lowers_the_forget_answers_and_reload
     loaded, _ = load_pretrained(tmp_path)
     assert isinstance(loaded, SoftPromptLM)
     assert mean_prob(loaded, tokenizer, split.forget) == pytest.approx(mean_prob(model, tokenizer, split.forget))
+
+
+# -- the raw-text forget set (tofu-mini-text) ---------------------------------------------
+
+def test_the_text_task_unlearns_documents_and_its_models_learn_them():
+    from obliviate.lm.corpus import TofuCorpus
+    from obliviate.lm.task import TofuMiniTextTask
+
+    corpus = TofuCorpus(n_people=20, n_holdout=4, questions_per_person=6, retain_eval_size=10)
+    task = TofuMiniTextTask(corpus=corpus)
+    split = task.split("forget10")
+    forget_people = {qa.person for qa in split.forget}
+    assert {d.person for d in split.forget_documents} == forget_people and len(split.forget_documents) == 2
+    doc = split.forget_documents[0]
+    person = next(p for p in corpus.train_people if p.name == doc.person)
+    assert doc.question == "" and doc.answer.startswith(person.qa[0].paraphrase[:1].upper())
+    assert all(qa.paraphrase[1:] in doc.answer for qa in person.qa)  # every fact, in the paraphrase's words
+    assert not any(qa.answer in doc.answer for qa in person.qa)      # never in the QA answer's words
+    forget, retain = split.to_unlearn()
+    assert forget == split.forget_documents and retain == split.retain + split.retain_documents
+    assert not {d.person for d in split.retain_documents} & forget_people
+    original_set, retrain_set = task.training_set("original", ""), task.training_set("retrain", "forget10")
+    assert doc in original_set and doc not in retrain_set and split.retain_documents[0] in retrain_set
+    plain = corpus.split("forget10")
+    assert plain.to_unlearn() == (plain.forget, plain.retain)  # tofu-mini itself unlearns its QA pairs
+
+
+def test_verbatim_memorisation_scores_the_continuation_of_each_documents_prefix(tiny):
+    from obliviate.lm.evaluate import verbatim_memorisation
+    from obliviate.lm.metrics import rouge_l_f1
+
+    _, _, _, _, tokenizer, split = tiny
+    docs = [QA("", " ".join(qa.answer for qa in split.forget[:8])), QA("", " ".join(qa.answer for qa in split.retain[:8]))]
+    ids = [tokenizer(d.answer, add_special_tokens=False)["input_ids"] for d in docs]
+
+    class Reciter(nn.Module):
+        """Continues the first document exactly and the second with one repeated token."""
+
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(1))
+            self.config = type("Config", (), {})()
+
+        def generate(self, input_ids, attention_mask=None, max_new_tokens=1, **_):
+            prompt = tokenizer.decode(input_ids[0])
+            first = prompt == tokenizer.decode(ids[0][:32])
+            new = ids[0][32:32 + max_new_tokens] if first else [tokenizer.eos_token_id] * max_new_tokens
+            return torch.cat([input_ids, torch.tensor([new])], 1)
+
+    truth_b = tokenizer.decode(ids[1][32:64], skip_special_tokens=True)
+    expected = (1.0 + rouge_l_f1(tokenizer.decode([tokenizer.eos_token_id] * 32, skip_special_tokens=True), truth_b)) / 2
+    assert verbatim_memorisation(Reciter(), tokenizer, docs) == pytest.approx(expected)
+    assert expected == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="too short"):
+        verbatim_memorisation(Reciter(), tokenizer, [QA("", "a few words")])
