@@ -18,6 +18,7 @@ survive). Compare every number with the retain-only model's under the same attac
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,10 +118,21 @@ def robust_scores(model, tokenizer, split: LMSplit, probes: ProbeSet, seed: int 
     scored on the second half); ``quant8_prob`` and ``quant4_prob``; ``leak_at_5``
     (a sample of 5 at temperature 1 names the fact); ``neighbour_prob`` (retained
     facts shared with the forget people: higher is better, unlike every other key)."""
-    from obliviate.lm.evaluate import generate, relearned
-    from obliviate.lm.text import format_for
+    from obliviate.lm.text import format_for, model_context, use_format
 
-    format_for(tokenizer, getattr(model, "base", model))  # a long in-context prompt is cut to the model's context
+    fmt = format_for(tokenizer, getattr(model, "base", model))
+    # a long in-context prompt is cut to the context this model leaves it (a soft prompt takes some)
+    room = min(fmt.max_length, model_context(model) or fmt.max_length)
+    use_format(tokenizer, dataclasses.replace(fmt, max_length=room))
+    try:
+        return _robust_scores(model, tokenizer, split, probes, seed, leak_samples)
+    finally:
+        use_format(tokenizer, fmt)
+
+
+def _robust_scores(model, tokenizer, split: LMSplit, probes: ProbeSet, seed: int, leak_samples: int) -> dict[str, float]:
+    from obliviate.lm.evaluate import generate, relearned
+
     half = len(split.forget) // 2
     taught, probed = split.forget[:half], split.forget[half:]
     if not taught or not probed:
