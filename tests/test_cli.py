@@ -20,7 +20,7 @@ def test_methods_and_tasks_commands_list_everything(capsys):
                                                                      if m["track"] == "diffusion"}
     assert main(["tasks", "--json"]) == 0
     tasks = json.loads(capsys.readouterr().out)
-    assert {t["name"] for t in tasks} == {"digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "tofu-mini", "diabetes",
+    assert {t["name"] for t in tasks} == {"digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "tofu-mini", "tofu-mini-text", "diabetes",
                                           "digits-canvas"}
     assert next(t for t in tasks if t["name"] == "digits-canvas")["track"] == "diffusion"
     assert main(["methods"]) == 0
