@@ -24,7 +24,7 @@ from obliviate.core.track import Track, track_for_task
 TUNED_KEY = "_tuned"
 # Searched when a method has them (log-uniform over default/10 .. default*10 for
 # floats, default/3 .. default*3 for integers), plus a method's own ``tune_params``.
-COMMON = ("lr", "epochs")
+COMMON = ("lr", "epochs", "iterations")  # iterations: the diffusion methods' optimiser steps
 
 
 def search_space(method: str, track: str) -> dict[str, tuple[str, float, float]]:
@@ -44,7 +44,7 @@ def search_space(method: str, track: str) -> dict[str, tuple[str, float, float]]
         else:
             space[name] = ("float", default / 10, default * 10)
     if not space:
-        raise ValueError(f"{method} has no hyperparameters to tune (no positive lr, epochs or tune_params)")
+        raise ValueError(f"{method} has no hyperparameters to tune (no positive lr, epochs, iterations or tune_params)")
     return space
 
 

@@ -17,6 +17,7 @@ value in FORMULAS (the reference's regulariser), preserve scale 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -41,6 +42,8 @@ def uce_solution(W: torch.Tensor, erase: torch.Tensor, guide: torch.Tensor, pres
 class UCE:
     lam: float = 0.5  # pull towards the original weights
     preserve_scale: float = 1.0
+
+    tune_params: ClassVar[tuple[str, ...]] = ("lam", "preserve_scale")  # closed form: no lr or steps to search
 
     def __post_init__(self) -> None:
         if self.lam <= 0 or self.preserve_scale < 0:
