@@ -486,3 +486,9 @@ def test_tune_on_the_diffusion_track_never_generates_the_evaluation_prompts(monk
     assert got == pytest.approx(sum(abs(ours[k] - reference[k]) for k in ("ua", "ira", "cra")) / 3)
     with pytest.raises(ValueError, match="unknown object"):
         track_named("diffusion").tuner("digits-canvas", "object:ten", Store(tmp_path), 0)
+    from obliviate.tune import plan_tune, search_space
+
+    with pytest.raises(ValueError, match="unknown object"):  # refused before any training
+        plan_tune("digits-canvas", "object:ten", "esd", 2)
+    assert set(search_space("esd", "diffusion")) == {"lr", "iterations"}
+    assert set(search_space("uce", "diffusion")) == {"lam", "preserve_scale"}

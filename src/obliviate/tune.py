@@ -78,7 +78,10 @@ def plan_tune(task: str, forget: str, method: str, budget: int, parallel_trials:
         raise ValueError(f"--budget must be at least 1, got {budget}")
     if parallel_trials < 1:
         raise ValueError(f"--parallel-trials must be >= 1, got {parallel_trials}")
-    track.plan_eval(task, forget, [method])  # validates the forget spec
+    if type(track).plan_eval is Track.plan_eval:  # no eval on this track: its bench plan validates the spec
+        track.plan_bench(task, forget, [method], [0], {})
+    else:
+        track.plan_eval(task, forget, [method])  # validates the forget spec
     return track
 
 
