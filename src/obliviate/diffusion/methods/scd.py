@@ -69,7 +69,7 @@ class SCD(EraseMethod):
         self.original = frozen_copy(model.unet)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=generator)))
-            self.discriminator = patch_discriminator(model.latent_shape[0]).to(model.device)
+            self.discriminator = patch_discriminator(model.latent_shape[0]).to(device=model.device, dtype=model.dtype)
         self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
         self.step = 0
 
