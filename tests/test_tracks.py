@@ -77,5 +77,5 @@ def test_a_registered_track_is_reached_by_every_command(coins, tmp_path):
 
 
 def test_unknown_tasks_list_every_tracks_tasks():
-    with pytest.raises(ValueError, match="unknown task 'cifar11'; valid tasks: digits, mnist1d, cifar10, cifar100, imagefolder, tofu-mini, digits-canvas"):
+    with pytest.raises(ValueError, match="unknown task 'cifar11'; valid tasks: digits, mnist1d, cifar10, cifar100, imagefolder, tofu-mini, tofu-mini-text, digits-canvas"):
         bench.plan("cifar11", "class:3", ["ft"], [0])
