@@ -342,18 +342,21 @@ class EmbeddingCorruptedLM(InferenceTimeLM):
             self._noise.append(torch.randn(self.NOISE_BLOCK, dims, generator=block))
         return torch.cat(self._noise)[:count]
 
-    def corrupted(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[bool]:
+    def corrupted(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  spans: list[tuple[int, int, int]] | None = None) -> list[bool]:
         """Which rows the classifier sends to corruption."""
+        spans = spans or self.spans(input_ids, attention_mask)
         texts = [self.tokenizer.decode(ids[first:prompt_end], skip_special_tokens=True)
-                 for ids, (first, prompt_end, _) in zip(input_ids.tolist(), self.spans(input_ids, attention_mask))]
+                 for ids, (first, prompt_end, _) in zip(input_ids.tolist(), spans)]
         return self.classifier.flags(texts)
 
     def adjusted_logits(self, input_ids, attention_mask):
         embeds = self.base.get_input_embeddings()(input_ids)
-        flagged = self.corrupted(input_ids, attention_mask)
+        spans = self.spans(input_ids, attention_mask)
+        flagged = self.corrupted(input_ids, attention_mask, spans)
         if any(flagged):
             embeds, dims = embeds.clone(), self.settings["dims"] or embeds.shape[-1]
-            for row, ((first, _, stop), hit) in enumerate(zip(self.spans(input_ids, attention_mask), flagged)):
+            for row, ((first, _, stop), hit) in enumerate(zip(spans, flagged)):
                 if hit and stop > first:
                     noise = self.noise(stop - first).to(device=embeds.device, dtype=embeds.dtype)
                     embeds[row, first:stop, :dims] += float(self.settings["strength"]) * noise
